@@ -1,0 +1,84 @@
+package hclspec
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+var imageSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "apt"},
+		{Name: "pip"},
+		{Name: "env"},
+		{Name: "includes"},
+		{Name: "excludes"},
+		{Name: "setup"},
+	},
+}
+
+func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
+	img := &Image{Name: b.Labels[0], DeclRange: b.DefRange}
+	content, diags := b.Body.Content(imageSchema)
+
+	img.Apt, _ = l.stringListArg(content, "apt", &diags)
+	img.Setup, _ = l.stringListArg(content, "setup", &diags)
+	img.Env, _ = l.stringMapArg(content, "env", &diags)
+	img.Excludes, _ = l.stringListArg(content, "excludes", &diags)
+
+	if pip, ok := l.stringListArg(content, "pip", &diags); ok {
+		img.Pip = pip
+		attr := content.Attributes["pip"]
+		for i, p := range pip {
+			if !isLocalPip(p) {
+				continue
+			}
+			if _, err := os.Stat(resolvePath(l.dir, p)); err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Pip path not found",
+					Detail: fmt.Sprintf("The pip requirement %q is a local path, but nothing exists there. "+
+						"Relative paths are resolved from the configuration directory %q.", p, l.dir),
+					Subject: elementRange(attr, i, len(pip)).Ptr(),
+				})
+			}
+		}
+	}
+
+	if incl, ok := l.stringListArg(content, "includes", &diags); ok {
+		img.Includes = incl
+		attr := content.Attributes["includes"]
+		for i, p := range incl {
+			if _, err := os.Stat(resolvePath(l.dir, p)); err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Include path not found",
+					Detail: fmt.Sprintf("The include path %q does not exist. "+
+						"Relative paths are resolved from the configuration directory %q.", p, l.dir),
+					Subject: elementRange(attr, i, len(incl)).Ptr(),
+				})
+			}
+		}
+	}
+	return img, diags
+}
+
+// isLocalPip reports whether a pip requirement names a local path (a
+// directory or a wheel) rather than a package from an index.
+func isLocalPip(req string) bool {
+	return strings.HasPrefix(req, "./") || strings.HasPrefix(req, "../") ||
+		strings.HasPrefix(req, "/") || strings.HasSuffix(req, ".whl")
+}
+
+// elementRange is the range of element i of a list argument: the element's
+// own expression when the list is written out literally, else the whole
+// argument's expression.
+func elementRange(attr *hcl.Attribute, i, n int) hcl.Range {
+	if tup, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok && len(tup.Exprs) == n {
+		return tup.Exprs[i].Range()
+	}
+	return attr.Expr.Range()
+}

@@ -1,0 +1,3 @@
+pool "dev" {
+  allocation = "reserved" # ERROR: Invalid value for allocation
+}

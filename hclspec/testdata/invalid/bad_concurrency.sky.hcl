@@ -1,0 +1,3 @@
+pool "dev" {
+  concurrency = 0 # ERROR: Invalid value for concurrency
+}

@@ -1,0 +1,3 @@
+pool "dev" {
+  ttl = "2 hours" # ERROR: Invalid value for ttl
+}

@@ -1,0 +1,2 @@
+image "py" {}
+image "py" {} # ERROR: Duplicate image block

@@ -1,0 +1,5 @@
+pool "dev" {}
+
+pool "dev" { # ERROR: Duplicate pool block
+  nodes = 2
+}

@@ -1,0 +1,3 @@
+locals {
+  x = file("nope.txt") # ERROR: Invalid function argument
+}

@@ -1,0 +1,1 @@
+pool "1dev" {} # ERROR: Invalid pool name

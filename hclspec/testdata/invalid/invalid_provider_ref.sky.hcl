@@ -1,0 +1,3 @@
+pool "dev" {
+  provider = "container" # ERROR: Invalid provider reference
+}

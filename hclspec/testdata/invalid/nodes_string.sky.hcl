@@ -1,0 +1,3 @@
+pool "dev" {
+  nodes = "three" # ERROR: Incorrect attribute value type
+}

@@ -1,0 +1,3 @@
+pool "dev" {
+  nodes = 0 # ERROR: Invalid value for nodes
+}

@@ -1,0 +1,4 @@
+provider "aws" {
+  alias  = "us west" # ERROR: Invalid provider alias
+  region = "us-west-2"
+}

@@ -1,0 +1,4 @@
+provider "container" {
+  binary = "docker"
+  colour = "blue" # ERROR: Unsupported argument
+}

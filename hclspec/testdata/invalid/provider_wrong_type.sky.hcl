@@ -1,0 +1,3 @@
+provider "aws" {
+  region = ["us-east-1"] # ERROR: Incorrect attribute value type
+}

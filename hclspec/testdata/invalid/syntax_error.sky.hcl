@@ -1,0 +1,3 @@
+pool "dev" {
+  nodes = = 3 # ERROR: Invalid expression
+}

@@ -1,0 +1,7 @@
+pool "dev" {}
+
+task "n" {
+  pool  = pool.dev
+  count = -2 # ERROR: Invalid value for count
+  run   = "true"
+}

@@ -1,0 +1,3 @@
+task "hello" { # ERROR: Missing required argument
+  run = "echo hi"
+}

@@ -1,0 +1,7 @@
+pool "dev" {}
+
+task "flaky" {
+  pool    = pool.dev
+  run     = "true"
+  retries = -1 # ERROR: Invalid value for retries
+}

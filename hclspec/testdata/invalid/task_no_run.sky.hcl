@@ -1,0 +1,5 @@
+pool "dev" {}
+
+task "hello" { # ERROR: Missing run or command
+  pool = pool.dev
+}

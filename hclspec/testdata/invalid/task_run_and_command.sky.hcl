@@ -1,0 +1,7 @@
+pool "dev" {}
+
+task "hello" {
+  pool    = pool.dev
+  run     = "echo hi"
+  command = ["echo", "hi"] # ERROR: Conflicting arguments
+}

@@ -1,0 +1,6 @@
+pool "dev" {}
+
+task "hello" {
+  pool = pool.prod # ERROR: Reference to undeclared pool
+  run  = "echo hi"
+}

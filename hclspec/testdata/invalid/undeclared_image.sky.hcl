@@ -1,0 +1,5 @@
+image "py" {}
+
+pool "dev" {
+  image = image.python # ERROR: Reference to undeclared image
+}

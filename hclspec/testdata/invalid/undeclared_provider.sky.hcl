@@ -1,0 +1,3 @@
+pool "dev" {
+  provider = aws # ERROR: Reference to undeclared provider
+}

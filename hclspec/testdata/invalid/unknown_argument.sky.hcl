@@ -1,0 +1,4 @@
+pool "dev" {
+  nodes  = 1
+  colour = "red" # ERROR: Unsupported argument
+}

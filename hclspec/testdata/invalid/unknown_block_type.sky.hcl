@@ -1,0 +1,3 @@
+cluster "dev" { # ERROR: Unsupported block type
+  nodes = 1
+}

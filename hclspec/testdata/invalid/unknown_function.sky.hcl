@@ -1,0 +1,3 @@
+locals {
+  x = frobnicate(1) # ERROR: Call to unknown function
+}

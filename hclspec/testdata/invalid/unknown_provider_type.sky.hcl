@@ -1,0 +1,3 @@
+provider "gcp" { # ERROR: Unknown provider type
+  project = "x"
+}

@@ -1,0 +1,6 @@
+pool "dev" {}
+
+task "t" {
+  pool = pool.dev
+  run  = "echo ${each.value}" # ERROR: Unknown variable
+}

@@ -1,0 +1,3 @@
+variable "nodes" {
+  type = integer # ERROR: Invalid type specification
+}
