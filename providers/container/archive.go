@@ -1,0 +1,57 @@
+package container
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/skyward-sh/skyward/providers"
+)
+
+// writeNodeFiles writes the tar archive that CopyToContainer unpacks at "/"
+// before a node starts: the agent binary, the SSH host key and the
+// authorized key, owned by root.
+func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
+	f, err := os.Open(spec.AgentBinary)
+	if err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	}
+	now := time.Now()
+	tw := tar.NewWriter(w)
+	for _, d := range []string{"opt/skyward/", "opt/skyward/bin/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: now}); err != nil {
+			return err
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: AgentPath[1:], Mode: 0o755, Size: fi.Size(), ModTime: now}); err != nil {
+		return err
+	}
+	if n, err := io.Copy(tw, f); err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	} else if n != fi.Size() {
+		return fmt.Errorf("agent binary %s changed size while being copied", spec.AgentBinary)
+	}
+	files := []struct {
+		path string
+		data []byte
+	}{
+		{HostKeyPath[1:], spec.HostKey},
+		{AuthorizedKeysPath[1:], []byte(spec.AuthorizedKey + "\n")},
+	}
+	for _, file := range files {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: file.path, Mode: 0o600, Size: int64(len(file.data)), ModTime: now}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(file.data); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}

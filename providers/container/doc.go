@@ -1,0 +1,22 @@
+// Package container is the provider that runs a pool's nodes as local
+// containers through the Docker Engine API (Docker, or Podman's
+// Docker-compatible service).
+//
+// It owns, for a pool, one bridge network (or a shared, named network from
+// the provider block) and, for a node, one container. A node container runs
+// skyward's own agent as PID 1 in SSH server mode
+// (`skyward agent sshd`); the agent binary, the SSH host key and the
+// authorized key are copied into the container before it starts, never
+// passed in the environment or in labels. Its SSH port is published on
+// 127.0.0.1 only, on a port the daemon picks.
+//
+// Every object it creates carries the labels of providers.Resource.Labels,
+// so that List finds a lineage's objects again with one container list and
+// one network list. A shared network carries only skyward.managed and
+// skyward.shared: it belongs to no lineage and is removed only once no
+// skyward container uses it any more.
+//
+// It must not read or write skyward's state, plan anything, reach the nodes
+// over SSH or bootstrap them: those are the controller's. Its API client is
+// behind the unexported dockerAPI interface so that tests can fake it.
+package container

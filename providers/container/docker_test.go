@@ -1,0 +1,613 @@
+package container
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skyward-sh/skyward/providers"
+)
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	if err := e.p.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckUnreachable(t *testing.T) {
+	t.Parallel()
+	p, err := New(Config{}, WithEndpoint("tcp://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	err = p.Check(context.Background())
+	if err == nil {
+		t.Fatal("Check succeeded against tcp://127.0.0.1:1")
+	}
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{"cannot reach the Docker daemon at tcp://127.0.0.1:1: ", "connection refused", "is it running?"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+}
+
+func TestPoolNetwork(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	r := e.poolResource("dev")
+	o := e.create(r)
+
+	wantName := "skyward-" + e.lineage[:8] + "-dev"
+	if diff := cmp.Diff(map[string]string{"network": wantName, "network_id": o.ID, "shared": "false"}, o.Attrs); diff != "" {
+		t.Errorf("attrs (-want +got):\n%s", diff)
+	}
+	if o.Kind != providers.KindPool || o.Address != "pool.dev" || o.Lineage != e.lineage {
+		t.Errorf("object = %+v", o)
+	}
+	n, err := dockerCli.NetworkInspect(ctx, o.ID, network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Name != wantName || n.Driver != "bridge" {
+		t.Errorf("network %s driver %s", n.Name, n.Driver)
+	}
+	for k, v := range r.Labels {
+		if n.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, n.Labels[k], v)
+		}
+	}
+
+	// A second create (state lost after the first) adopts the network.
+	again := e.create(r)
+	if again.ID != o.ID {
+		t.Errorf("second create made network %s, want adoption of %s", again.ID, o.ID)
+	}
+
+	got, err := e.p.Read(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(o, got); diff != "" {
+		t.Errorf("read (-create +read):\n%s", diff)
+	}
+	list, err := e.p.List(ctx, e.lineage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]providers.Object{o}, list); diff != "" {
+		t.Errorf("list (-want +got):\n%s", diff)
+	}
+
+	for range 2 {
+		if err := e.p.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.p.Read(ctx, o); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("read after delete: %v, want ErrNotFound", err)
+	}
+}
+
+func TestNodeCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	r := e.nodeResource("dev", 0, pool, 1, 0.5)
+	o := e.create(r)
+
+	if !o.Running || o.Address != "pool.dev.node[0]" || o.Lineage != e.lineage || o.Kind != providers.KindNode {
+		t.Errorf("object = %+v", o)
+	}
+	name := "skyward-" + e.lineage[:8] + "-dev-0"
+	if o.Attrs["name"] != name || o.Attrs["network"] != pool.Attrs["network"] || o.Attrs["ssh_host"] != "127.0.0.1" ||
+		o.Attrs["ssh_user"] != "root" || o.Attrs["ssh_port"] == "" || net.ParseIP(o.Attrs["private_ip"]) == nil {
+		t.Errorf("attrs = %v", o.Attrs)
+	}
+	if diff := cmp.Diff(map[string]string{"vcpus": "1", "memory_gb": "0.5", "base_image": baseImage}, o.Spec); diff != "" {
+		t.Errorf("spec (-want +got):\n%s", diff)
+	}
+
+	c, err := dockerCli.ContainerInspect(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HostConfig.NanoCPUs != 1e9 || c.HostConfig.Memory != 512<<20 || c.HostConfig.MemorySwap != 512<<20 {
+		t.Errorf("NanoCPUs %d Memory %d MemorySwap %d", c.HostConfig.NanoCPUs, c.HostConfig.Memory, c.HostConfig.MemorySwap)
+	}
+	if c.Config.Hostname != "dev-0" {
+		t.Errorf("hostname %q", c.Config.Hostname)
+	}
+	if c.HostConfig.Init != nil && *c.HostConfig.Init {
+		t.Error("init is on; the agent is PID 1")
+	}
+	if diff := cmp.Diff([]string(entrypoint), []string(c.Config.Entrypoint)); diff != "" {
+		t.Errorf("entrypoint (-want +got):\n%s", diff)
+	}
+	if len(c.Config.Cmd) != 0 {
+		t.Errorf("cmd = %q", c.Config.Cmd)
+	}
+	wantLabels := e.labels(r.Address)
+	wantLabels["skyward.pool"] = "dev"
+	wantLabels["skyward.index"] = "0"
+	for k, v := range wantLabels {
+		if c.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, c.Config.Labels[k], v)
+		}
+	}
+	for k, v := range c.Config.Labels {
+		if strings.Contains(v, "PRIVATE KEY") || strings.Contains(v, "ssh-ed25519") {
+			t.Errorf("label %s carries a key", k)
+		}
+	}
+	for _, v := range c.Config.Env {
+		if strings.Contains(v, "PRIVATE KEY") || strings.Contains(v, "ssh-ed25519") {
+			t.Errorf("env %q carries a key", v)
+		}
+	}
+	bindings := c.NetworkSettings.Ports["22/tcp"]
+	if len(bindings) != 1 || bindings[0].HostIP != "127.0.0.1" || bindings[0].HostPort != o.Attrs["ssh_port"] {
+		t.Errorf("22/tcp bindings = %+v, want one on 127.0.0.1:%s", bindings, o.Attrs["ssh_port"])
+	}
+	if ep := c.NetworkSettings.Networks[pool.Attrs["network"]]; ep == nil || ep.IPAddress != o.Attrs["private_ip"] {
+		t.Errorf("endpoint on %s = %+v", pool.Attrs["network"], ep)
+	}
+
+	t.Run("files", func(t *testing.T) {
+		rc, _, err := dockerCli.CopyFromContainer(ctx, o.ID, "/opt/skyward")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		agent, err := os.ReadFile(agentBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]struct {
+			mode int64
+			data string
+		}{
+			"skyward/":                     {0o755, ""},
+			"skyward/bin/":                 {0o755, ""},
+			"skyward/bin/skyward":          {0o755, string(agent)},
+			"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
+			"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
+		}
+		tr := tar.NewReader(rc)
+		seen := 0
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ok := want[h.Name]
+			if !ok {
+				t.Errorf("unexpected file %s", h.Name)
+				continue
+			}
+			seen++
+			if h.Mode&0o7777 != w.mode || h.Uid != 0 || h.Gid != 0 {
+				t.Errorf("%s: mode %o owner %d:%d, want %o root", h.Name, h.Mode&0o7777, h.Uid, h.Gid, w.mode)
+			}
+			if h.Typeflag == tar.TypeReg {
+				data, _ := io.ReadAll(tr)
+				if string(data) != w.data {
+					t.Errorf("%s: content differs (%d bytes, want %d)", h.Name, len(data), len(w.data))
+				}
+			}
+		}
+		if seen != len(want) {
+			t.Errorf("saw %d of %d files", seen, len(want))
+		}
+	})
+
+	t.Run("banner", func(t *testing.T) {
+		if got := readBanner(t, o.Attrs["ssh_port"]); got != "SSH-2.0-fake" {
+			t.Errorf("banner %q", got)
+		}
+	})
+
+	t.Run("alias", func(t *testing.T) {
+		// Another container on the pool network resolves the hostname.
+		code := runOnNetwork(t, pool.Attrs["network"], e.labels("probe"), "getent", "hosts", "dev-0")
+		if code != 0 {
+			t.Errorf("getent hosts dev-0 exited %d", code)
+		}
+	})
+
+	t.Run("read", func(t *testing.T) {
+		got, err := e.p.Read(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(o, got); diff != "" {
+			t.Errorf("read (-create +read):\n%s", diff)
+		}
+	})
+}
+
+// readBanner reads the first line the node's SSH port sends, retrying
+// while the agent is not listening yet (the port proxy accepts and closes).
+func readBanner(t testing.TB, port string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		line, err := tryBanner(port)
+		if err == nil {
+			return line
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner on 127.0.0.1:%s: %v", port, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func tryBanner(port string) (string, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimRight(line, "\r\n"), err
+}
+
+// runOnNetwork runs cmd in a throwaway container of the base image on net
+// and returns its exit code.
+func runOnNetwork(t *testing.T, net string, labels map[string]string, cmd ...string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := dockerCli.ContainerCreate(ctx, &container.Config{Image: baseImage, Cmd: cmd, Labels: labels},
+		&container.HostConfig{NetworkMode: container.NetworkMode(net)}, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dockerCli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+	waitC, errC := dockerCli.ContainerWait(ctx, c.ID, container.WaitConditionNextExit)
+	if err := dockerCli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-waitC:
+		return w.StatusCode
+	case err := <-errC:
+		t.Fatal(err)
+	}
+	return -1
+}
+
+func TestNodeUpdate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	o := e.create(e.nodeResource("dev", 0, pool, 1, 0.5))
+
+	up, err := e.p.Update(ctx, o, e.nodeResource("dev", 0, pool, 2, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.ID != o.ID {
+		t.Errorf("update replaced the container: %s -> %s", o.ID, up.ID)
+	}
+	c, err := dockerCli.ContainerInspect(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HostConfig.NanoCPUs != 2e9 || c.HostConfig.Memory != 1<<30 || c.HostConfig.MemorySwap != 1<<30 {
+		t.Errorf("NanoCPUs %d Memory %d MemorySwap %d", c.HostConfig.NanoCPUs, c.HostConfig.Memory, c.HostConfig.MemorySwap)
+	}
+	if up.Spec["vcpus"] != "2" || up.Spec["memory_gb"] != "1" {
+		t.Errorf("spec %v", up.Spec)
+	}
+
+	// A stopped node is started again by Update.
+	timeout := 0
+	if err := dockerCli.ContainerStop(ctx, o.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.p.Read(ctx, o); err != nil || got.Running {
+		t.Fatalf("read of stopped node: running=%v err=%v", got.Running, err)
+	}
+	up, err = e.p.Update(ctx, o, e.nodeResource("dev", 0, pool, 2, 0.75))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !up.Running || up.ID != o.ID || up.Spec["memory_gb"] != "0.75" {
+		t.Errorf("after update of stopped node: %+v", up)
+	}
+	if got := readBanner(t, up.Attrs["ssh_port"]); got != "SSH-2.0-fake" {
+		t.Errorf("banner %q", got)
+	}
+
+	// Lifting a limit cannot be done in place.
+	if _, err := e.p.Update(ctx, o, e.nodeResource("dev", 0, pool, 0, 0.75)); err == nil || !strings.Contains(err.Error(), "replace the node") {
+		t.Errorf("update to no CPU limit: %v", err)
+	}
+
+	// Pool update is a no-op.
+	if got, err := e.p.Update(ctx, pool, e.poolResource("dev")); err != nil || got.ID != pool.ID {
+		t.Errorf("pool update: %+v, %v", got, err)
+	}
+}
+
+func TestNodeRemovedByHand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	o := e.create(e.nodeResource("dev", 0, pool, 0, 0))
+	if o.Spec["vcpus"] != "0" || o.Spec["memory_gb"] != "0" {
+		t.Errorf("spec of unlimited node: %v", o.Spec)
+	}
+	if err := dockerCli.ContainerRemove(ctx, o.ID, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Read(ctx, o); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("read: %v, want ErrNotFound", err)
+	}
+	if _, err := e.p.Update(ctx, o, e.nodeResource("dev", 0, pool, 1, 1)); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("update: %v, want ErrNotFound", err)
+	}
+	for range 2 {
+		if err := e.p.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNodeDeleteTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	o := e.create(e.nodeResource("dev", 0, pool, 0, 0))
+	for range 2 {
+		if err := e.p.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dockerCli.ContainerInspect(ctx, o.ID); err == nil {
+		t.Error("container still exists")
+	}
+}
+
+func TestCreateReplacesUnknownContainer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	r := e.nodeResource("dev", 0, pool, 0, 0)
+	first := e.create(r)
+	// The state never recorded first: creating again replaces it.
+	second := e.create(r)
+	if second.ID == first.ID {
+		t.Fatal("second create returned the same container")
+	}
+	if _, err := dockerCli.ContainerInspect(ctx, first.ID); err == nil {
+		t.Error("the unknown container was left")
+	}
+
+	// A container of the same name that is not this node's is not touched.
+	other := e.nodeResource("dev", 0, pool, 0, 0)
+	other.Address = "pool.other.node[0]"
+	other.Labels = e.labels(other.Address)
+	if _, err := e.p.Create(ctx, other); err == nil || !strings.Contains(err.Error(), "not create") {
+		t.Errorf("create over a foreign container: %v", err)
+	}
+	if _, err := dockerCli.ContainerInspect(ctx, second.ID); err != nil {
+		t.Errorf("foreign container removed: %v", err)
+	}
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t, Config{})
+	b := newEnv(t, Config{})
+	ctx := context.Background()
+
+	poolA := a.create(a.poolResource("dev"))
+	want := []providers.Object{poolA, a.create(a.nodeResource("dev", 0, poolA, 0, 0)), a.create(a.nodeResource("dev", 1, poolA, 0, 0))}
+	poolB := b.create(b.poolResource("dev"))
+	b.create(b.nodeResource("dev", 0, poolB, 0, 0))
+
+	// Stopped nodes are listed too, not running.
+	timeout := 0
+	if err := dockerCli.ContainerStop(ctx, want[2].ID, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	want[2].Running = false
+	want[2].Attrs["private_ip"] = ""
+	want[2].Attrs["ssh_port"] = ""
+	for i := range want {
+		if want[i].Kind == providers.KindNode {
+			want[i].Spec = map[string]string{"base_image": baseImage}
+		}
+	}
+
+	got, err := a.p.List(ctx, a.lineage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Address < got[j].Address })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("list (-want +got):\n%s", diff)
+	}
+}
+
+func TestMissingImage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	r := e.nodeResource("dev", 0, pool, 0, 0)
+	r.Node.BaseImage = "127.0.0.1:1/skyward-test-missing:never"
+	_, err := e.p.Create(ctx, r)
+	if err == nil {
+		t.Fatal("create with a missing image succeeded")
+	}
+	want := `create: base image "127.0.0.1:1/skyward-test-missing:never" is not present locally and could not be pulled: `
+	t.Log(err)
+	if !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "build or load it first (docker load, docker import, or testdata/mkbaseimage.sh for the test image)") {
+		t.Errorf("error = %q", err)
+	}
+	cs, lerr := dockerCli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", providers.LabelLineage+"="+e.lineage))})
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	if len(cs) != 0 {
+		t.Errorf("%d containers left behind", len(cs))
+	}
+}
+
+func TestSharedNetwork(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	shared := "skyward-test-shared-" + newLineage(t)[:8]
+	t.Cleanup(func() { dockerCli.NetworkRemove(context.Background(), shared) })
+	a := newEnv(t, Config{Network: shared})
+	b := newEnv(t, Config{Network: shared})
+	ctx := context.Background()
+
+	// Pools created in parallel share one network.
+	var poolA, poolX providers.Object
+	var wg sync.WaitGroup
+	var errA, errX error
+	wg.Go(func() { poolA, errA = a.p.Create(ctx, a.poolResource("dev")) })
+	wg.Go(func() { poolX, errX = a.p.Create(ctx, a.poolResource("x")) })
+	wg.Wait()
+	if errA != nil || errX != nil {
+		t.Fatal(errA, errX)
+	}
+	if poolA.ID == "" || poolA.ID != poolX.ID {
+		t.Fatalf("parallel pools on networks %q and %q", poolA.ID, poolX.ID)
+	}
+	poolB := b.create(b.poolResource("dev"))
+	if poolA.ID != poolB.ID || poolA.Attrs["network"] != shared || poolA.Attrs["shared"] != "true" {
+		t.Fatalf("pools %+v and %+v", poolA, poolB)
+	}
+	n, err := dockerCli.NetworkInspect(ctx, poolA.ID, network.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"skyward.managed": "true", "skyward.shared": "true"}, n.Labels); diff != "" {
+		t.Errorf("shared network labels (-want +got):\n%s", diff)
+	}
+	node := a.create(a.nodeResource("dev", 0, poolA, 0, 0))
+	if node.Attrs["network"] != shared {
+		t.Errorf("node network %q", node.Attrs["network"])
+	}
+	list, err := a.p.List(ctx, a.lineage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != node.ID {
+		t.Errorf("list of lineage = %+v, want the node only", list)
+	}
+
+	// B goes first: A's node still uses the network.
+	if err := b.p.Delete(ctx, poolB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
+		t.Fatalf("shared network removed while in use: %v", err)
+	}
+	// A stopped node also holds it.
+	timeout := 0
+	if err := dockerCli.ContainerStop(ctx, node.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Delete(ctx, poolB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
+		t.Fatalf("shared network removed while a stopped node is on it: %v", err)
+	}
+	if err := a.p.Delete(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.p.Delete(ctx, poolA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err == nil {
+		t.Error("shared network left after its last node")
+	}
+}
+
+func TestPoolDeleteRemovesAttachedNodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	node := e.create(e.nodeResource("dev", 0, pool, 0, 0))
+	if err := e.p.Delete(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dockerCli.ContainerInspect(ctx, node.ID); err == nil {
+		t.Error("node of the deleted pool left")
+	}
+	if _, err := e.p.Read(ctx, pool); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("read: %v, want ErrNotFound", err)
+	}
+}
+
+// BenchmarkCreateNode measures Create of one node (image check, create,
+// copy of the agent and keys, start, inspect) and, in "ready", Create plus
+// the wait for the node's SSH banner.
+func BenchmarkCreateNode(b *testing.B) {
+	e := newEnv(b, Config{})
+	ctx := context.Background()
+	pool := e.create(e.poolResource("bench"))
+	r := e.nodeResource("bench", 0, pool, 1, 0.5)
+	for _, ready := range []bool{false, true} {
+		name := "create"
+		if ready {
+			name = "ready"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				o, err := e.p.Create(ctx, r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ready {
+					readBanner(b, o.Attrs["ssh_port"])
+				}
+				b.StopTimer()
+				if err := e.p.Delete(ctx, o); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

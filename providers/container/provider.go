@@ -1,0 +1,340 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/skyward-sh/skyward/providers"
+)
+
+// Type is the provider type as written in HCL.
+const Type = "container"
+
+// Defaults of the provider block.
+const (
+	DefaultBinary = "docker"
+	DefaultImage  = "ubuntu:24.04"
+)
+
+// Labels this provider sets besides those of providers.Resource.Labels.
+const (
+	LabelPool   = "skyward.pool"   // on node containers: the pool name
+	LabelIndex  = "skyward.index"  // on node containers: the node index
+	LabelShared = "skyward.shared" // on a shared network: "true"
+)
+
+// checkTimeout bounds the ping of Check.
+const checkTimeout = 5 * time.Second
+
+// cleanupTimeout bounds the removal of a half-created container after a
+// failure (the caller's context may already be cancelled then).
+const cleanupTimeout = 30 * time.Second
+
+// Config is the decoded provider block.
+type Config struct {
+	// Binary is the container engine: "docker" (default) or "podman".
+	// "nerdctl" is refused: it has no Docker-compatible API.
+	Binary string
+	// Image is the base image of nodes whose NodeSpec.BaseImage is empty.
+	Image string
+	// Network is a shared network every pool of this provider joins; ""
+	// gives each pool its own network.
+	Network string
+}
+
+// Option changes how New builds a provider.
+type Option func(*options)
+
+type options struct {
+	endpoint string
+}
+
+// WithEndpoint makes the provider talk to the engine at host (for example
+// "unix:///var/run/docker.sock" or "tcp://127.0.0.1:2375") instead of the
+// one its binary and the environment select.
+func WithEndpoint(host string) Option {
+	return func(o *options) { o.endpoint = host }
+}
+
+// Factory returns the factory of the container provider, to register under
+// Type.
+func Factory() providers.Factory {
+	return providers.Factory{
+		Schema: hcldec.ObjectSpec{
+			"binary":  &hcldec.AttrSpec{Name: "binary", Type: cty.String},
+			"image":   &hcldec.AttrSpec{Name: "image", Type: cty.String},
+			"network": &hcldec.AttrSpec{Name: "network", Type: cty.String},
+		},
+		New: func(cfg cty.Value) (providers.Provider, error) {
+			c, err := DecodeConfig(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(c)
+		},
+		InPlace: []string{"vcpus", "memory_gb"},
+	}
+}
+
+// DecodeConfig turns a value conforming to Factory().Schema into a Config,
+// applying defaults for null attributes. A null cfg gives the defaults.
+func DecodeConfig(cfg cty.Value) (Config, error) {
+	c := Config{Binary: DefaultBinary, Image: DefaultImage}
+	if cfg.IsNull() {
+		return c, nil
+	}
+	if !cfg.IsWhollyKnown() {
+		return c, errors.New("container provider: configuration is not known yet")
+	}
+	if !cfg.Type().IsObjectType() {
+		return c, fmt.Errorf("container provider: configuration must be an object, not %s", cfg.Type().FriendlyName())
+	}
+	for name, dst := range map[string]*string{"binary": &c.Binary, "image": &c.Image, "network": &c.Network} {
+		if !cfg.Type().HasAttribute(name) {
+			continue
+		}
+		v := cfg.GetAttr(name)
+		if v.IsNull() {
+			continue
+		}
+		if v.Type() != cty.String {
+			return c, fmt.Errorf("container provider: %q must be a string", name)
+		}
+		*dst = v.AsString()
+	}
+	return c, nil
+}
+
+// Provider is the container provider. Build it with New; it is safe for
+// concurrent use.
+type Provider struct {
+	api      dockerAPI
+	endpoint string // what Check names when the engine cannot be reached
+	engine   string // "Docker daemon" or "Podman service", for messages
+	image    string
+	network  string
+	closer   io.Closer
+
+	// sharedMu serialises creating the shared network: the engine's
+	// duplicate-name check is not atomic, and pools are created in parallel.
+	sharedMu sync.Mutex
+}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// New builds a provider from cfg. It validates cfg and prepares the API
+// client without contacting the engine: Check does that.
+func New(cfg Config, opts ...Option) (*Provider, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if cfg.Binary == "" {
+		cfg.Binary = DefaultBinary
+	}
+	if cfg.Image == "" {
+		cfg.Image = DefaultImage
+	}
+	engine := "Docker daemon"
+	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	switch cfg.Binary {
+	case "docker":
+	case "podman":
+		engine = "Podman service"
+		clientOpts = append(clientOpts, client.WithHost(podmanHost()))
+	case "nerdctl":
+		return nil, errors.New(`container provider: binary "nerdctl" is not supported because it has no Docker-compatible API; use "docker" or "podman"`)
+	default:
+		return nil, fmt.Errorf(`container provider: unknown binary %q; use "docker" or "podman"`, cfg.Binary)
+	}
+	if o.endpoint != "" {
+		clientOpts = append(clientOpts, client.WithHost(o.endpoint))
+	}
+	cli, err := client.NewClientWithOpts(clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("container provider: %s client: %w", cfg.Binary, err)
+	}
+	p := newProvider(cli, cli.DaemonHost(), cfg)
+	p.engine = engine
+	p.closer = cli
+	return p, nil
+}
+
+func newProvider(api dockerAPI, endpoint string, cfg Config) *Provider {
+	if cfg.Image == "" {
+		cfg.Image = DefaultImage
+	}
+	return &Provider{
+		api:      api,
+		endpoint: endpoint,
+		engine:   "Docker daemon",
+		image:    cfg.Image,
+		network:  cfg.Network,
+	}
+}
+
+// podmanHost is the socket of Podman's Docker-compatible service.
+func podmanHost() string {
+	if h := os.Getenv("CONTAINER_HOST"); h != "" {
+		return h
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return "unix://" + d + "/podman/podman.sock"
+	}
+	return "unix:///run/podman/podman.sock"
+}
+
+// Endpoint is the engine address the provider talks to.
+func (p *Provider) Endpoint() string { return p.endpoint }
+
+// Close releases the API client's idle connections. The provider must not
+// be used afterwards.
+func (p *Provider) Close() error {
+	if p.closer == nil {
+		return nil
+	}
+	return p.closer.Close()
+}
+
+// Type implements providers.Provider.
+func (p *Provider) Type() string { return Type }
+
+// Check pings the engine with a short timeout.
+func (p *Provider) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if _, err := p.api.Ping(ctx); err != nil {
+		return fmt.Errorf("cannot reach the %s at %s: %v; is it running?", p.engine, p.endpoint, dialCause(p.endpoint, err))
+	}
+	return nil
+}
+
+// dialCause returns the reason a connection to endpoint fails. The Docker
+// client replaces "connection refused" and timeouts by a generic sentence
+// that names neither, so dial once more to learn the cause.
+func dialCause(endpoint string, err error) error {
+	if !client.IsErrConnectionFailed(err) {
+		return err
+	}
+	u, perr := client.ParseHostURL(endpoint)
+	if perr != nil {
+		return err
+	}
+	addr := u.Host
+	if u.Scheme == "unix" {
+		addr = u.Path
+	}
+	if u.Scheme != "unix" && u.Scheme != "tcp" {
+		return err
+	}
+	c, derr := net.DialTimeout(u.Scheme, addr, checkTimeout)
+	if derr != nil {
+		return derr
+	}
+	c.Close()
+	return err
+}
+
+// dockerAPI is the part of the Docker Engine API client the provider uses.
+type dockerAPI interface {
+	Ping(ctx context.Context) (types.Ping, error)
+	ImageInspect(ctx context.Context, imageID string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImagePull(ctx context.Context, ref string, opts image.PullOptions) (io.ReadCloser, error)
+	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
+	CopyToContainer(ctx context.Context, containerID, dstPath string, content io.Reader, opts container.CopyToContainerOptions) error
+	ContainerStart(ctx context.Context, containerID string, opts container.StartOptions) error
+	ContainerInspect(ctx context.Context, containerID string) (container.InspectResponse, error)
+	ContainerUpdate(ctx context.Context, containerID string, updateConfig container.UpdateConfig) (container.UpdateResponse, error)
+	ContainerRemove(ctx context.Context, containerID string, opts container.RemoveOptions) error
+	ContainerList(ctx context.Context, opts container.ListOptions) ([]container.Summary, error)
+	NetworkCreate(ctx context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error)
+	NetworkInspect(ctx context.Context, networkID string, opts network.InspectOptions) (network.Inspect, error)
+	NetworkRemove(ctx context.Context, networkID string) error
+	NetworkList(ctx context.Context, opts network.ListOptions) ([]network.Summary, error)
+}
+
+var _ dockerAPI = (*client.Client)(nil)
+
+// Create implements providers.Provider.
+func (p *Provider) Create(ctx context.Context, r providers.Resource) (providers.Object, error) {
+	switch r.Kind {
+	case providers.KindPool:
+		return p.createPool(ctx, r)
+	case providers.KindNode:
+		return p.createNode(ctx, r)
+	}
+	return providers.Object{}, fmt.Errorf("create: unknown resource kind %q", r.Kind)
+}
+
+// Read implements providers.Provider.
+func (p *Provider) Read(ctx context.Context, o providers.Object) (providers.Object, error) {
+	switch o.Kind {
+	case providers.KindPool:
+		return p.readPool(ctx, o)
+	case providers.KindNode:
+		return p.readNode(ctx, o)
+	}
+	return providers.Object{}, fmt.Errorf("read: unknown object kind %q", o.Kind)
+}
+
+// Update implements providers.Provider.
+func (p *Provider) Update(ctx context.Context, o providers.Object, r providers.Resource) (providers.Object, error) {
+	switch o.Kind {
+	case providers.KindPool:
+		return o, nil
+	case providers.KindNode:
+		return p.updateNode(ctx, o, r)
+	}
+	return providers.Object{}, fmt.Errorf("update: unknown object kind %q", o.Kind)
+}
+
+// Delete implements providers.Provider.
+func (p *Provider) Delete(ctx context.Context, o providers.Object) error {
+	switch o.Kind {
+	case providers.KindPool:
+		return p.deletePool(ctx, o)
+	case providers.KindNode:
+		return p.deleteNode(ctx, o)
+	}
+	return fmt.Errorf("delete: unknown object kind %q", o.Kind)
+}
+
+// labelsFor copies r.Labels and makes sure the labels List relies on are
+// there even if the caller left them out.
+func labelsFor(r providers.Resource) map[string]string {
+	l := make(map[string]string, len(r.Labels)+5)
+	for k, v := range r.Labels {
+		l[k] = v
+	}
+	l[providers.LabelManaged] = "true"
+	if r.Lineage != "" {
+		l[providers.LabelLineage] = r.Lineage
+	}
+	if r.Address != "" {
+		l[providers.LabelAddress] = r.Address
+	}
+	return l
+}
+
+// short is the first 8 characters of a lineage, used in names.
+func short(lineage string) string {
+	if len(lineage) > 8 {
+		return lineage[:8]
+	}
+	return lineage
+}
