@@ -1,0 +1,247 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/state"
+)
+
+// Options select what a plan covers.
+type Options struct {
+	// Destroy plans the removal of everything in state.
+	Destroy bool
+	// Replace forces the replacement of these addresses.
+	Replace []string
+	// Targets restricts the plan to these addresses (and what they need).
+	Targets []string
+	// Notes from refresh, carried into the plan.
+	Notes []string
+}
+
+// Build diffs cfg against the refreshed state prior and returns the plan.
+// reg gives each provider type's in-place settings and schema. prior is
+// not modified; the plan keeps a copy.
+func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opts Options) (*Plan, error) {
+	p := &Plan{
+		Lineage:   prior.Lineage,
+		Serial:    prior.Serial,
+		Destroy:   opts.Destroy,
+		Prior:     prior.DeepCopy(),
+		Providers: map[string]ProviderConfig{},
+		Variables: map[string]Variable{},
+		Notes:     opts.Notes,
+	}
+	for name, v := range cfg.Variables {
+		p.Variables[name] = Variable{Value: ctyToAny(v.Value), Sensitive: v.Sensitive}
+	}
+	for _, addr := range opts.Replace {
+		if _, _, err := ParseAddress(addr); err != nil {
+			return nil, err
+		}
+	}
+	want := map[string]*desired{}
+	if !opts.Destroy {
+		var err error
+		if want, err = desiredResources(cfg); err != nil {
+			return nil, err
+		}
+	}
+	replace := map[string]bool{}
+	for _, a := range opts.Replace {
+		ca, _ := CanonicalAddress(a)
+		replace[ca] = true
+	}
+
+	// Pools first, so that their nodes know whether the pool is replaced.
+	poolReplaced := map[string]bool{}
+	addrs := sortedKeys(want)
+	sort.SliceStable(addrs, func(i, j int) bool { return want[addrs[i]].index < want[addrs[j]].index })
+	for _, addr := range addrs {
+		d := want[addr]
+		cur := prior.Get(addr)
+		c := &Change{Address: addr, Type: d.typ, Pool: d.pool, Provider: d.provider, After: d.attrs}
+		if d.index >= 0 {
+			i := d.index
+			c.Index = &i
+		}
+		switch {
+		case cur == nil:
+			c.Action = Create
+		default:
+			c.Before = cur.Attributes
+			c.PriorID = cur.ID
+			inPlace := map[string]bool{}
+			if f, ok := reg.Lookup(providerType(cfg, d.provider)); ok {
+				for _, a := range f.InPlace {
+					inPlace[a] = true
+				}
+			}
+			upd, repl := diffAttrs(cur.Attributes, d.attrs, inPlace)
+			switch {
+			case cur.Status == state.StatusTainted:
+				c.Action, c.Reason = DeleteThenCreate, "is tainted, so must be replaced"
+			case cur.Status == state.StatusCreating:
+				c.Action, c.Reason = DeleteThenCreate, "was left unfinished by an interrupted apply, so must be replaced"
+			case cur.Provider != d.provider:
+				c.Action, c.ReplacePaths = DeleteThenCreate, []string{"provider"}
+			case replace[addr]:
+				c.Action, c.Reason = DeleteThenCreate, "will be replaced, as requested"
+			case d.typ == string(providers.KindNode) && poolReplaced[d.pool]:
+				c.Action, c.Reason = DeleteThenCreate, fmt.Sprintf("must be replaced because %s is replaced", providers.PoolAddress(d.pool))
+			case len(repl) > 0:
+				c.Action, c.ReplacePaths = DeleteThenCreate, repl
+			case len(upd) > 0:
+				c.Action = Update
+			case cur.Attributes["running"] == false:
+				c.Action, c.Reason = Update, "is stopped on the provider, so will be started"
+			default:
+				c.Action = NoOp
+			}
+		}
+		if d.typ == string(providers.KindPool) && c.Action == DeleteThenCreate {
+			poolReplaced[d.pool] = true
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	for _, r := range prior.Resources {
+		if _, ok := want[r.Address]; ok {
+			continue
+		}
+		c := &Change{Address: r.Address, Type: r.Type, Pool: r.Pool, Index: r.Index, Provider: r.Provider,
+			Action: Delete, Before: r.Attributes, PriorID: r.ID}
+		if !opts.Destroy {
+			if _, ok := cfg.Pools[r.Pool]; !ok {
+				c.Reason = "is not in the configuration"
+			} else {
+				c.Reason = "is beyond the pool's configured nodes"
+			}
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	if len(opts.Targets) > 0 {
+		if err := p.target(opts.Targets); err != nil {
+			return nil, err
+		}
+	}
+	sortChanges(p.Changes)
+
+	// Record every provider a change needs, from the config when it is
+	// there, else from the state (a provider block removed from the config).
+	for _, c := range p.Changes {
+		if _, ok := p.Providers[c.Provider]; ok {
+			continue
+		}
+		if pc, ok := cfg.Providers[c.Provider]; ok {
+			p.Providers[c.Provider] = ProviderConfig{Type: pc.Type, Config: providerStrings(pc.Config)}
+			continue
+		}
+		pc, err := ProviderFromState(prior, c.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Address, err)
+		}
+		p.Providers[c.Provider] = pc
+	}
+	return p, nil
+}
+
+// ProviderFromState rebuilds the configuration of the provider a pool was
+// created with, from the pool's attributes in state.
+func ProviderFromState(st *state.State, pool string) (ProviderConfig, error) {
+	r := st.Get(providers.PoolAddress(pool))
+	if r == nil {
+		return ProviderConfig{}, fmt.Errorf("no record of %s in state to find its provider", providers.PoolAddress(pool))
+	}
+	typ, _ := r.Attributes["provider_type"].(string)
+	if typ == "" {
+		return ProviderConfig{}, fmt.Errorf("%s has no provider type in state", r.Address)
+	}
+	pc := ProviderConfig{Type: typ, Config: map[string]string{}}
+	if m, ok := r.Attributes["provider_config"].(map[string]any); ok {
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				pc.Config[k] = s
+			}
+		}
+	}
+	return pc, nil
+}
+
+func providerType(cfg *hclspec.Config, addr string) string {
+	if p, ok := cfg.Providers[addr]; ok {
+		return p.Type
+	}
+	return addr
+}
+
+// diffAttrs compares the desired attributes with the recorded ones and
+// returns the names that differ and can change in place, and those that
+// force replacement.
+func diffAttrs(before, after map[string]any, providerInPlace map[string]bool) (update, replace []string) {
+	for _, k := range sortedKeys(after) {
+		if identityAttrs[k] {
+			continue
+		}
+		if reflect.DeepEqual(before[k], after[k]) {
+			continue
+		}
+		// A provider limit can be changed in place but not lifted (Docker
+		// reads 0 as "unchanged"), so going back to no limit replaces.
+		lifted := providerInPlace[k] && isZero(after[k]) && !isZero(before[k])
+		if (inPlaceAttrs[k] || providerInPlace[k]) && !lifted {
+			update = append(update, k)
+		} else {
+			replace = append(replace, k)
+		}
+	}
+	return update, replace
+}
+
+// target keeps only the changes of the targeted addresses, the nodes of
+// targeted pools, and the pools that targeted nodes need created.
+func (p *Plan) target(targets []string) error {
+	keep := map[string]bool{}
+	for _, t := range targets {
+		pool, idx, err := ParseAddress(t)
+		if err != nil {
+			return err
+		}
+		for _, c := range p.Changes {
+			if c.Pool != pool {
+				continue
+			}
+			if idx < 0 || (c.Index != nil && *c.Index == idx) {
+				keep[c.Address] = true
+			}
+			if idx >= 0 && c.Index == nil && (c.Action == Create || c.Action == DeleteThenCreate) {
+				keep[c.Address] = true
+			}
+		}
+	}
+	p.Changes = slices.DeleteFunc(p.Changes, func(c *Change) bool { return !keep[c.Address] })
+	return nil
+}
+
+// ctyToAny converts a known value into plain Go (JSON-shaped) data.
+func ctyToAny(v cty.Value) any {
+	if v.IsNull() || !v.IsWhollyKnown() {
+		return nil
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil
+	}
+	return out
+}
