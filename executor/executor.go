@@ -1,0 +1,253 @@
+// Package executor carries out a plan: it walks the plan's provisioning
+// graph in parallel through the providers, brings nodes up to the point
+// where they answer SSH with their pinned host key, and writes the state
+// after every step that finishes. It is the only package that writes state.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/skyward-sh/skyward/planner"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/state"
+)
+
+// StateWriter persists a state; *state.File implements it.
+type StateWriter interface {
+	Write(*state.State) error
+}
+
+// EventType names an executor event after Terraform's machine-readable UI.
+type EventType string
+
+const (
+	ApplyStart    EventType = "apply_start"
+	ApplyComplete EventType = "apply_complete"
+	ApplyErrored  EventType = "apply_errored"
+	NodePhase     EventType = "node_phase"
+)
+
+// Event reports progress of one step.
+type Event struct {
+	Type    EventType
+	Address string
+	Op      planner.Op
+	Action  planner.Action
+	ID      string        // provider id, when known
+	Elapsed time.Duration // since the step started
+	Phase   string        // for NodePhase: creating, connecting, ready
+	Err     error         // for ApplyErrored
+}
+
+// Executor applies plans. Fields must be set before Apply and not changed
+// while it runs.
+type Executor struct {
+	// Providers by provider address; every provider a plan's changes name
+	// must be present.
+	Providers map[string]providers.Provider
+	State     StateWriter
+	Keys      *state.Keys
+	// AgentBinary is the static skyward binary providers copy onto nodes.
+	AgentBinary string
+	// Parallelism bounds the steps running at once (default 10).
+	Parallelism int
+	// Events receives progress; it is called from many goroutines and
+	// must not block for long. nil means no events.
+	Events func(Event)
+	// Stop, when closed, means no new step may start; running steps
+	// finish. nil means never.
+	Stop <-chan struct{}
+	// SSHTimeout bounds the wait for a new node's SSH server (default 90s).
+	SSHTimeout time.Duration
+}
+
+// Result is what Apply did.
+type Result struct {
+	State  *state.State
+	Done   []string // step IDs that finished
+	Failed []string // step IDs that failed
+	// Skipped are steps not run because a dependency failed or Stop was
+	// closed.
+	Skipped []string
+	// Interrupted is true when Stop was closed before every step started.
+	Interrupted bool
+}
+
+// ErrInterrupted is returned when Stop cut the apply short.
+var ErrInterrupted = errors.New("apply interrupted; the state holds every step that finished")
+
+// Apply carries out p against st (the state p was planned from; not
+// modified) and returns the new state, which has been written after every
+// finished step. The error joins every step failure (a step skipped because
+// of another failure is not reported again).
+func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) (*Result, error) {
+	w := &walk{e: e, st: st.DeepCopy(), res: &Result{}}
+	if w.st.Lineage == "" {
+		w.st.Lineage = p.Lineage
+	}
+	steps := p.Steps()
+	par := e.Parallelism
+	if par <= 0 {
+		par = 10
+	}
+	sem := make(chan struct{}, par)
+	done := map[string]chan struct{}{}
+	ok := map[string]bool{}
+	var okMu sync.Mutex
+	for _, s := range steps {
+		done[s.ID] = make(chan struct{})
+	}
+	var errs []error
+	var errMu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[s.ID])
+			for _, d := range s.Deps {
+				if ch, found := done[d]; found {
+					<-ch
+				}
+				okMu.Lock()
+				depOK := ok[d]
+				okMu.Unlock()
+				if !depOK {
+					w.record(&w.res.Skipped, s.ID)
+					return
+				}
+			}
+			acquired := false
+			select {
+			case sem <- struct{}{}:
+				acquired = true
+			case <-e.stop():
+			case <-ctx.Done():
+			}
+			if !acquired || e.stopped() || ctx.Err() != nil {
+				if acquired {
+					<-sem
+				}
+				w.record(&w.res.Skipped, s.ID)
+				w.mu.Lock()
+				w.res.Interrupted = true
+				w.mu.Unlock()
+				return
+			}
+			defer func() { <-sem }()
+			start := time.Now()
+			e.emit(Event{Type: ApplyStart, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, ID: s.Change.PriorID})
+			id, err := w.run(ctx, s)
+			if err != nil {
+				e.emit(Event{Type: ApplyErrored, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, Elapsed: time.Since(start), Err: err})
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+				w.record(&w.res.Failed, s.ID)
+				return
+			}
+			e.emit(Event{Type: ApplyComplete, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, ID: id, Elapsed: time.Since(start)})
+			okMu.Lock()
+			ok[s.ID] = true
+			okMu.Unlock()
+			w.record(&w.res.Done, s.ID)
+		}()
+	}
+	wg.Wait()
+	w.res.State = w.st
+	if w.res.Interrupted {
+		errs = append(errs, ErrInterrupted)
+	}
+	return w.res, errors.Join(errs...)
+}
+
+func (e *Executor) stop() <-chan struct{} {
+	if e.Stop == nil {
+		return nil
+	}
+	return e.Stop
+}
+
+func (e *Executor) stopped() bool {
+	select {
+	case <-e.stop():
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Executor) emit(ev Event) {
+	if e.Events != nil {
+		e.Events(ev)
+	}
+}
+
+// walk is the state of one Apply.
+type walk struct {
+	e   *Executor
+	mu  sync.Mutex // guards st and res
+	st  *state.State
+	res *Result
+}
+
+func (w *walk) record(list *[]string, id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	*list = append(*list, id)
+}
+
+// save applies fn to the state and writes it, under the lock.
+func (w *walk) save(fn func(st *state.State)) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn(w.st)
+	if err := w.e.State.Write(w.st); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// get returns a copy of the resource at addr in the working state.
+func (w *walk) get(addr string) *state.Resource {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r := w.st.Get(addr); r != nil {
+		return r.DeepCopy()
+	}
+	return nil
+}
+
+func (w *walk) provider(c *planner.Change) (providers.Provider, error) {
+	p, ok := w.e.Providers[c.Provider]
+	if !ok {
+		return nil, fmt.Errorf("%s: provider %q is not configured", c.Address, c.Provider)
+	}
+	return p, nil
+}
+
+// run carries out one step and returns the provider id of the result.
+func (w *walk) run(ctx context.Context, s *planner.Step) (string, error) {
+	c := s.Change
+	p, err := w.provider(c)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case c.Type == string(providers.KindPool) && s.Op == planner.OpCreate:
+		return w.createPool(ctx, p, c)
+	case c.Type == string(providers.KindPool) && s.Op == planner.OpUpdate:
+		return w.updatePool(ctx, c)
+	case c.Type == string(providers.KindNode) && s.Op == planner.OpCreate:
+		return w.createNode(ctx, p, c)
+	case c.Type == string(providers.KindNode) && s.Op == planner.OpUpdate:
+		return w.updateNode(ctx, p, c)
+	case s.Op == planner.OpDelete:
+		return "", w.delete(ctx, p, c)
+	}
+	return "", fmt.Errorf("%s: no way to %s a %s", c.Address, s.Op, c.Type)
+}

@@ -1,0 +1,314 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/skyward-sh/skyward/cluster"
+	"github.com/skyward-sh/skyward/planner"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/state"
+)
+
+// Key names under .skyward/keys.
+func poolKeyName(pool string) string   { return pool + "/id_ed25519" }
+func poolTokenName(pool string) string { return pool + "/token" }
+func hostKeyName(pool string, i int) string {
+	return fmt.Sprintf("%s/node-%d/ssh_host_ed25519_key", pool, i)
+}
+
+// PoolSigner loads the SSH key the controller uses for a pool's nodes.
+func PoolSigner(keys *state.Keys, pool string) (ssh.Signer, error) {
+	b, err := keys.Read(poolKeyName(pool))
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: read SSH key: %w", pool, err)
+	}
+	s, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: parse SSH key: %w", pool, err)
+	}
+	return s, nil
+}
+
+// NodeEndpoint is how the controller reaches a node recorded in state.
+func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error) {
+	str := func(k string) string { s, _ := r.Attributes[k].(string); return s }
+	port := 0
+	fmt.Sscanf(str("ssh_port"), "%d", &port)
+	if str("ssh_host") == "" || port == 0 {
+		return cluster.Endpoint{}, fmt.Errorf("%s: no SSH address recorded (is the node running?)", r.Address)
+	}
+	user := str("ssh_user")
+	if user == "" {
+		user = "root"
+	}
+	return cluster.Endpoint{Address: r.Address, Host: str("ssh_host"), Port: port, User: user, HostKey: str("host_key"), Signer: signer}, nil
+}
+
+func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {
+	keys := w.e.Keys
+	// A fresh key and token for every new pool; a replaced pool gets new
+	// ones too.
+	priv, pub, err := cluster.GenerateKey()
+	if err != nil {
+		return "", fmt.Errorf("%s: generate SSH key: %w", c.Address, err)
+	}
+	if err := keys.Write(poolKeyName(c.Pool), priv); err != nil {
+		return "", fmt.Errorf("%s: %w", c.Address, err)
+	}
+	tok := make([]byte, 32)
+	if _, err := rand.Read(tok); err != nil {
+		return "", err
+	}
+	if err := keys.Write(poolTokenName(c.Pool), []byte(hex.EncodeToString(tok))); err != nil {
+		return "", fmt.Errorf("%s: %w", c.Address, err)
+	}
+	obj, err := p.Create(ctx, w.resource(c, nil))
+	if err != nil {
+		return "", fmt.Errorf("%s: create: %w", c.Address, err)
+	}
+	attrs := merged(c.After, obj)
+	attrs["ssh_public_key"] = pub
+	err = w.save(func(st *state.State) {
+		st.Set(&state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Provider: c.Provider,
+			ID: obj.ID, Attributes: attrs, Status: state.StatusReady})
+	})
+	return obj.ID, err
+}
+
+func (w *walk) updatePool(_ context.Context, c *planner.Change) (string, error) {
+	cur := w.get(c.Address)
+	if cur == nil {
+		return "", fmt.Errorf("%s: not in state", c.Address)
+	}
+	for k, v := range c.After {
+		cur.Attributes[k] = v
+	}
+	return cur.ID, w.save(func(st *state.State) { st.Set(cur) })
+}
+
+// resource builds the provider request for a change.
+func (w *walk) resource(c *planner.Change, node *providers.NodeSpec) providers.Resource {
+	idx := -1
+	kind := providers.KindPool
+	if c.Index != nil {
+		idx = *c.Index
+		kind = providers.KindNode
+	}
+	r := providers.Resource{
+		Kind: kind, Address: c.Address, Pool: c.Pool, Index: idx, Lineage: w.st.Lineage,
+		Labels: map[string]string{
+			providers.LabelManaged: "true",
+			providers.LabelLineage: w.st.Lineage,
+			providers.LabelAddress: c.Address,
+		},
+		Node: node,
+	}
+	if kind == providers.KindNode {
+		if pr := w.get(providers.PoolAddress(c.Pool)); pr != nil {
+			r.PoolObject = &providers.Object{Kind: providers.KindPool, Address: pr.Address, ID: pr.ID, Attrs: stringAttrs(pr.Attributes)}
+		}
+	}
+	return r
+}
+
+func (w *walk) nodeSpec(c *planner.Change) (*providers.NodeSpec, error) {
+	a := c.After
+	str := func(k string) string { s, _ := a[k].(string); return s }
+	num := func(k string) float64 { f, _ := a[k].(float64); return f }
+	var ttl time.Duration
+	if s := str("ttl"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("ttl: %w", err)
+		}
+		ttl = d
+	}
+	pool := w.get(providers.PoolAddress(c.Pool))
+	if pool == nil {
+		return nil, fmt.Errorf("pool.%s is not in state", c.Pool)
+	}
+	pub, _ := pool.Attributes["ssh_public_key"].(string)
+	return &providers.NodeSpec{
+		Hostname:      fmt.Sprintf("%s-%d", c.Pool, *c.Index),
+		VCPUs:         num("vcpus"),
+		MemoryGB:      num("memory_gb"),
+		DiskGB:        num("disk_gb"),
+		InstanceType:  str("instance_type"),
+		Accelerator:   str("accelerator"),
+		Allocation:    str("allocation"),
+		TTL:           ttl,
+		BaseImage:     str("base_image"),
+		AuthorizedKey: pub,
+		AgentBinary:   w.e.AgentBinary,
+	}, nil
+}
+
+func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {
+	spec, err := w.nodeSpec(c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.Address, err)
+	}
+	w.phase(c, "creating")
+	hostPriv, hostPub, err := cluster.GenerateKey()
+	if err != nil {
+		return "", fmt.Errorf("%s: generate host key: %w", c.Address, err)
+	}
+	if err := w.e.Keys.Write(hostKeyName(c.Pool, *c.Index), hostPriv); err != nil {
+		return "", fmt.Errorf("%s: %w", c.Address, err)
+	}
+	spec.HostKey = hostPriv
+	obj, err := p.Create(ctx, w.resource(c, spec))
+	if err != nil {
+		return "", fmt.Errorf("%s: create: %w", c.Address, err)
+	}
+	attrs := merged(c.After, obj)
+	attrs["host_key"] = hostPub
+	attrs["created_at"] = time.Now().UTC().Format(time.RFC3339)
+	rec := &state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Index: c.Index, Provider: c.Provider,
+		ID: obj.ID, Attributes: attrs, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
+	// Record the object before waiting for it, so that a crash from here
+	// on leaves it in state.
+	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
+		return obj.ID, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	if err := w.connect(ctx, c, rec); err != nil {
+		rec.Status = state.StatusTainted
+		if serr := w.save(func(st *state.State) { st.Set(rec) }); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return obj.ID, err
+	}
+	rec.Status = state.StatusReady
+	if err := w.save(func(st *state.State) { st.Set(rec) }); err != nil {
+		return obj.ID, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	w.phase(c, "ready")
+	return obj.ID, nil
+}
+
+// connect waits until the node answers SSH with its pinned host key.
+func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resource) error {
+	w.phase(c, "connecting")
+	signer, err := PoolSigner(w.e.Keys, c.Pool)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Address, err)
+	}
+	ep, err := NodeEndpoint(rec, signer)
+	if err != nil {
+		return err
+	}
+	timeout := w.e.SSHTimeout
+	if timeout == 0 {
+		timeout = 90 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl, err := cluster.WaitDial(cctx, ep, 20*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("%s: connect: %w", c.Address, err)
+	}
+	return cl.Close()
+}
+
+func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {
+	cur := w.get(c.Address)
+	if cur == nil {
+		return "", fmt.Errorf("%s: not in state", c.Address)
+	}
+	spec, err := w.nodeSpec(c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.Address, err)
+	}
+	obj := providers.Object{Kind: providers.KindNode, Address: c.Address, ID: cur.ID, Lineage: w.st.Lineage, Attrs: stringAttrs(cur.Attributes)}
+	nobj, err := p.Update(ctx, obj, w.resource(c, spec))
+	if err != nil {
+		return cur.ID, fmt.Errorf("%s: update: %w", c.Address, err)
+	}
+	attrs := merged(c.After, nobj)
+	for _, k := range []string{"host_key", "created_at"} {
+		attrs[k] = cur.Attributes[k]
+	}
+	cur.Attributes = attrs
+	cur.ID = nobj.ID
+	if err := w.connect(ctx, c, cur); err != nil {
+		return cur.ID, err
+	}
+	cur.Status = state.StatusReady
+	if err := w.save(func(st *state.State) { st.Set(cur) }); err != nil {
+		return cur.ID, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	w.phase(c, "ready")
+	return cur.ID, nil
+}
+
+func (w *walk) delete(ctx context.Context, p providers.Provider, c *planner.Change) error {
+	kind := providers.KindNode
+	if c.Index == nil {
+		kind = providers.KindPool
+	}
+	obj := providers.Object{Kind: kind, Address: c.Address, ID: c.PriorID, Lineage: w.st.Lineage, Attrs: stringAttrs(c.Before)}
+	if err := p.Delete(ctx, obj); err != nil && !errors.Is(err, providers.ErrNotFound) {
+		return fmt.Errorf("%s: delete: %w", c.Address, err)
+	}
+	addr := c.Address
+	err := w.save(func(st *state.State) {
+		// Remove the record only if it is still the object deleted (a
+		// replacement may already have been recorded under the address).
+		if r := st.Get(addr); r != nil && r.ID == c.PriorID {
+			st.Remove(addr)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Address, err)
+	}
+	// The address of a duplicate carries "#id"; its keys belong to the
+	// real resource.
+	if !strings.Contains(addr, "#") {
+		var kerr error
+		if kind == providers.KindPool {
+			kerr = w.e.Keys.RemoveAll(c.Pool)
+		} else {
+			kerr = w.e.Keys.RemoveAll(fmt.Sprintf("%s/node-%d", c.Pool, *c.Index))
+		}
+		if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
+			return fmt.Errorf("%s: remove keys: %w", c.Address, kerr)
+		}
+	}
+	return nil
+}
+
+func (w *walk) phase(c *planner.Change, phase string) {
+	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action, Phase: phase})
+}
+
+// merged is the state attributes of a resource: the desired settings and
+// the provider's facts.
+func merged(after map[string]any, obj providers.Object) map[string]any {
+	out := make(map[string]any, len(after)+len(obj.Attrs))
+	for k, v := range after {
+		out[k] = v
+	}
+	for k, v := range obj.Attrs {
+		out[k] = v
+	}
+	return out
+}
+
+func stringAttrs(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
