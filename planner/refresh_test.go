@@ -20,7 +20,7 @@ type memProvider struct {
 
 var _ providers.Provider = (*memProvider)(nil)
 
-func (m *memProvider) Type() string                  { return "container" }
+func (m *memProvider) Type() string                    { return "container" }
 func (m *memProvider) Check(ctx context.Context) error { return nil }
 func (m *memProvider) Create(ctx context.Context, r providers.Resource) (providers.Object, error) {
 	panic("not used")
