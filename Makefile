@@ -1,0 +1,36 @@
+# skyward: build, test, demo, lint, bench.
+GO      ?= go
+BIN     := bin/skyward
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/skyward-sh/skyward/cli.Commit=$(COMMIT)
+
+# The binary is copied onto every node, so it must be static.
+export CGO_ENABLED = 0
+
+.PHONY: build test demo lint bench base-image clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# The Debian base image that tests and the demo give the container provider.
+base-image:
+	@bash testdata/mkbaseimage.sh >/dev/null
+
+test: build base-image lint
+	SKYWARD_TEST_IMAGE=$$(bash testdata/mkbaseimage.sh) SKYWARD_AGENT_BINARY=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 45m ./...
+
+lint: build
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	./$(BIN) fmt -check -recursive examples
+
+demo: build base-image
+	bash examples/demo.sh "$(CURDIR)/$(BIN)" "$$(bash testdata/mkbaseimage.sh)"
+
+bench: build base-image
+	SKYWARD_TEST_IMAGE=$$(bash testdata/mkbaseimage.sh) SKYWARD_AGENT_BINARY=$(CURDIR)/$(BIN) \
+		$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 -timeout 30m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/planner"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/state"
+)
+
+// dataDir is the directory skyward keeps its data in.
+const dataDir = ".skyward"
+
+// varFlags are the flags that set input variables.
+type varFlags struct {
+	vars, files stringList
+}
+
+func (v *varFlags) register(fs interface {
+	Var(value interface {
+		String() string
+		Set(string) error
+	}, name, usage string)
+}) {
+	fs.Var(&v.vars, "var", "")
+	fs.Var(&v.files, "var-file", "")
+}
+
+func (m *Meta) stateFile() *state.File { return &state.File{Dir: filepath.Join(m.Dir, dataDir)} }
+func (m *Meta) keys() *state.Keys {
+	return &state.Keys{Dir: filepath.Join(m.Dir, dataDir, "keys")}
+}
+
+// loadConfig loads the configuration, printing diagnostics. The error is
+// errSilent when diagnostics were printed.
+func (m *Meta) loadConfig(v *varFlags, poolValues map[string]cty.Value) (*hclspec.Config, error) {
+	opts := hclspec.LoadOptions{
+		Environ:         os.Environ(),
+		ProviderSchemas: m.Registry.Schemas(),
+		PoolValues:      poolValues,
+	}
+	if v != nil {
+		opts.Vars, opts.VarFiles = v.vars, v.files
+	}
+	cfg, diags := hclspec.Load(m.Dir, opts)
+	if len(diags) > 0 {
+		var files map[string]*hcl.File
+		if cfg != nil {
+			files = cfg.Files
+		}
+		m.printDiags(files, diags)
+	}
+	if diags.HasErrors() {
+		return nil, errSilent
+	}
+	return cfg, nil
+}
+
+func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
+	files, diags = relativeDiags(m.Dir, files, diags)
+	width := uint(100)
+	if err := hclspec.DiagnosticsText(m.Stderr, files, diags, m.Color, width); err != nil {
+		fmt.Fprintf(m.Stderr, "Error: %v\n", err)
+	}
+}
+
+// readState reads the state; a missing state is returned as nil.
+func (m *Meta) readState() (*state.State, error) {
+	return m.stateFile().Read()
+}
+
+// lock takes the state lock for a command.
+func (m *Meta) lock(command string, timeout time.Duration) (*state.Lock, error) {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		who += "@" + h
+	}
+	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
+		return nil, err
+	}
+	return m.stateFile().Lock(m.Ctx, state.LockInfo{PID: os.Getpid(), Command: "skyward " + command, Who: who, Created: time.Now().UTC()}, timeout)
+}
+
+// buildProviders builds a provider for every address in cfgs.
+func (m *Meta) buildProviders(cfgs map[string]planner.ProviderConfig) (map[string]providers.Provider, error) {
+	out := map[string]providers.Provider{}
+	for addr, pc := range cfgs {
+		f, ok := m.Registry.Lookup(pc.Type)
+		if !ok {
+			return nil, fmt.Errorf("provider %s: unknown provider type %q", addr, pc.Type)
+		}
+		v, err := planner.ProviderValue(f.Schema, pc.Config)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %w", addr, err)
+		}
+		p, err := f.New(v)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %w", addr, err)
+		}
+		out[addr] = p
+	}
+	return out, nil
+}
+
+// providerConfigs returns the configuration of every provider the config
+// declares or uses, and of every provider the state's pools were created
+// with that the config no longer has.
+func providerConfigs(cfg *hclspec.Config, st *state.State) map[string]planner.ProviderConfig {
+	out := map[string]planner.ProviderConfig{}
+	if cfg != nil {
+		for addr, p := range cfg.Providers {
+			out[addr] = planner.ProviderConfig{Type: p.Type, Config: providerStrings(p.Config)}
+		}
+	}
+	if st != nil {
+		for _, r := range st.Resources {
+			if _, ok := out[r.Provider]; ok {
+				continue
+			}
+			if pc, err := planner.ProviderFromState(st, r.Pool); err == nil {
+				out[r.Provider] = pc
+			}
+		}
+	}
+	return out
+}
+
+func providerStrings(v cty.Value) map[string]string {
+	out := map[string]string{}
+	if v.IsNull() || !v.IsWhollyKnown() || !v.Type().IsObjectType() {
+		return out
+	}
+	for k, av := range v.AsValueMap() {
+		if av.IsNull() {
+			continue
+		}
+		switch {
+		case av.Type() == cty.String:
+			out[k] = av.AsString()
+		case av.Type() == cty.Number:
+			out[k] = av.AsBigFloat().Text('f', -1)
+		case av.Type() == cty.Bool:
+			out[k] = fmt.Sprint(av.True())
+		}
+	}
+	return out
+}
+
+// agentBinary returns the static skyward binary to copy onto nodes:
+// SKYWARD_AGENT_BINARY, else this executable.
+func agentBinary() (string, error) {
+	path := os.Getenv("SKYWARD_AGENT_BINARY")
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("find the skyward binary to copy to nodes: %w", err)
+		}
+		path = exe
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("agent binary %s: not a Linux executable (%v); set SKYWARD_AGENT_BINARY to a static linux build of skyward", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "", fmt.Errorf("agent binary %s is dynamically linked and cannot run on nodes; build skyward with CGO_ENABLED=0 or set SKYWARD_AGENT_BINARY to a static build", path)
+		}
+	}
+	return path, nil
+}
+
+// poolValues builds the `pool.NAME` values of expressions from state.
+func poolValues(st *state.State) map[string]cty.Value {
+	if st == nil {
+		return nil
+	}
+	nodes := map[string][]cty.Value{}
+	for _, r := range st.Resources {
+		if r.Type != string(providers.KindNode) || r.Index == nil || strings.Contains(r.Address, "#") {
+			continue
+		}
+		str := func(k string) cty.Value {
+			s, _ := r.Attributes[k].(string)
+			return cty.StringVal(s)
+		}
+		port := cty.NumberIntVal(0)
+		if s, _ := r.Attributes["ssh_port"].(string); s != "" {
+			var n int64
+			fmt.Sscanf(s, "%d", &n)
+			port = cty.NumberIntVal(n)
+		}
+		nodes[r.Pool] = append(nodes[r.Pool], cty.ObjectVal(map[string]cty.Value{
+			"id": cty.StringVal(r.ID), "index": cty.NumberIntVal(int64(*r.Index)),
+			"private_ip": str("private_ip"), "ssh_host": str("ssh_host"), "ssh_port": port,
+		}))
+	}
+	out := map[string]cty.Value{}
+	for pool, ns := range nodes {
+		out[pool] = cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(pool), "nodes": cty.TupleVal(ns)})
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isNotExist reports whether err says a file is missing.
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// relativeDiags names files relative to the working directory, as
+// Terraform does ("on main.sky.hcl line 2").
+func relativeDiags(dir string, files map[string]*hcl.File, diags hcl.Diagnostics) (map[string]*hcl.File, hcl.Diagnostics) {
+	rel := func(name string) string {
+		if r, err := filepath.Rel(dir, name); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		return name
+	}
+	relRange := func(r *hcl.Range) *hcl.Range {
+		if r == nil {
+			return nil
+		}
+		c := *r
+		c.Filename = rel(c.Filename)
+		return &c
+	}
+	outFiles := make(map[string]*hcl.File, len(files))
+	for name, f := range files {
+		outFiles[rel(name)] = f
+	}
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
+		out[i] = &c
+	}
+	return outFiles, out
+}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/skyward-sh/skyward/agent"
+)
+
+func sortedAddrs[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runAgent is the hidden `skyward agent` command that runs on nodes.
+func runAgent(m *Meta, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("agent: missing subcommand (sshd)")
+	}
+	switch args[0] {
+	case "sshd":
+		if code := agent.RunSSHD(args[1:], m.Stderr); code != 0 {
+			return exitCodeError{code}
+		}
+		return nil
+	}
+	return fmt.Errorf("agent: unknown subcommand %q", args[0])
+}
+
+func runRun(m *Meta, args []string) error {
+	return fmt.Errorf("skyward run is not available in this build yet: tasks are checked by validate and plan but cannot be run")
+}

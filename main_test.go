@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/skyward-sh/skyward/cli"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"skyward": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// dockerUp reports whether a Docker daemon answers.
+func dockerUp() bool {
+	return exec.Command("docker", "info").Run() == nil
+}
+
+// testEnv finds (or builds) the static agent binary and the base image the
+// scripts give the container provider.
+func testEnv(t *testing.T) (agent, image string) {
+	t.Helper()
+	agent = os.Getenv("SKYWARD_AGENT_BINARY")
+	if agent == "" {
+		agent = filepath.Join(t.TempDir(), "skyward")
+		cmd := exec.Command("go", "build", "-o", agent, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build static skyward: %v\n%s", err, out)
+		}
+	}
+	image = os.Getenv("SKYWARD_TEST_IMAGE")
+	if image == "" && dockerUp() {
+		out, err := exec.Command("bash", "testdata/mkbaseimage.sh").Output()
+		if err != nil {
+			t.Fatalf("build base image: %v", err)
+		}
+		image = strings.TrimSpace(string(out))
+	}
+	return agent, image
+}
+
+func TestScripts(t *testing.T) {
+	agent, image := testEnv(t)
+	docker := dockerUp()
+	examples, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !docker && os.Getenv("CI") != "" {
+		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("SKYWARD_AGENT_BINARY", agent)
+			env.Setenv("BASE_IMAGE", image)
+			env.Setenv("SKYWARD_VAR_base_image", image)
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("EXAMPLES", examples)
+			for _, k := range []string{"DOCKER_HOST", "PATH"} {
+				if v := os.Getenv(k); v != "" {
+					env.Setenv(k, v)
+				}
+			}
+			work := env.WorkDir
+			env.Defer(func() { sweep(work) })
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "docker":
+				return docker, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"objects":      cmdObjects,
+			"rm-node":      cmdRmNode,
+			"stop-node":    cmdStopNode,
+			"node-inspect": cmdNodeInspect,
+			"wait-objects": cmdWaitObjects,
+			"wait-file":    cmdWaitFile,
+		},
+	})
+}
+
+// lineageOf reads the lineage of the state in dir.
+func lineageOf(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, ".skyward", "state.json"))
+	if err != nil {
+		return ""
+	}
+	var st struct{ Lineage string }
+	json.Unmarshal(b, &st)
+	return st.Lineage
+}
+
+// dockerIDs lists the containers or networks carrying a lineage (and,
+// optionally, an address) label.
+func dockerIDs(kind, lineage, addr string) ([]string, error) {
+	args := []string{kind, "ls", "-q", "--filter", "label=skyward.lineage=" + lineage}
+	if kind == "container" {
+		args = append(args, "-a")
+	}
+	if addr != "" {
+		args = append(args, "--filter", "label=skyward.address="+addr)
+	}
+	out, err := exec.Command("docker", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// sweep removes every container and network of the lineages in dir and
+// its subdirectories, so that a failed script leaks nothing.
+func sweep(dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || d.Name() != ".skyward" {
+			return nil
+		}
+		lin := lineageOf(filepath.Dir(p))
+		if lin == "" {
+			return nil
+		}
+		if ids, _ := dockerIDs("container", lin, ""); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f", "-v"}, ids...)...).Run()
+		}
+		if ids, _ := dockerIDs("network", lin, ""); len(ids) > 0 {
+			exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+		}
+		return filepath.SkipDir
+	})
+}
+
+// objects KIND N: the working directory's lineage has N containers or
+// networks.
+func cmdObjects(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || (args[0] != "container" && args[0] != "network") {
+		ts.Fatalf("usage: objects container|network N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	lin := lineageOf(ts.Getenv("WORK"))
+	if lin == "" {
+		ts.Fatalf("no state with a lineage in $WORK")
+	}
+	ids, err := dockerIDs(args[0], lin, "")
+	ts.Check(err)
+	if (len(ids) == want) == neg {
+		ts.Fatalf("%d %ss of lineage %s, want %s%d", len(ids), args[0], lin, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// wait-objects KIND N: wait (up to 60s) until the lineage has N objects.
+func cmdWaitObjects(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if lin := lineageOf(ts.Getenv("WORK")); lin != "" {
+			if ids, _ := dockerIDs(args[0], lin, ""); len(ids) >= want {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for %d %ss", want, args[0])
+}
+
+// wait-file PATH: wait (up to 60s) until PATH exists.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for %s", args[0])
+}
+
+// rm-node ADDRESS: remove a node's container by hand.
+func cmdRmNode(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(exec.Command("docker", "rm", "-f", nodeContainer(ts, args[0])).Run())
+}
+
+// stop-node ADDRESS: stop a node's container by hand.
+func cmdStopNode(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(exec.Command("docker", "stop", "-t", "1", nodeContainer(ts, args[0])).Run())
+}
+
+// nodeContainer returns the id of the container of a node address.
+func nodeContainer(ts *testscript.TestScript, addr string) string {
+	ids, err := dockerIDs("container", lineageOf(ts.Getenv("WORK")), addr)
+	ts.Check(err)
+	if len(ids) != 1 {
+		ts.Fatalf("%d containers for %s, want 1", len(ids), addr)
+	}
+	return ids[0]
+}
+
+// node-inspect ADDRESS FORMAT: print `docker inspect -f FORMAT` of a node's
+// container to stdout.
+func cmdNodeInspect(ts *testscript.TestScript, neg bool, args []string) {
+	var out bytes.Buffer
+	cmd := exec.Command("docker", "inspect", "-f", args[1], nodeContainer(ts, args[0]))
+	cmd.Stdout = &out
+	ts.Check(cmd.Run())
+	ts.Stdout().Write(out.Bytes())
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the Debian bookworm base image that tests, examples and `make demo`
+# give to the container provider (no registry can be reached here, so nothing
+# is pulled). The image is built once and cached by tag: when the tag exists
+# this script does nothing.
+#
+# Usage: testdata/mkbaseimage.sh [TAG]
+# Env:   SKYWARD_APT_MIRROR overrides the Debian mirror (default: the one apt
+#        on this machine is configured with).
+set -euo pipefail
+
+packages=(openssh-server python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
+# The tag carries a hash of the package list so that changing it builds anew.
+hash=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-8)
+tag=${1:-skyward-test-base:bookworm-$hash}
+docker=${DOCKER:-docker}
+
+if $docker image inspect "$tag" >/dev/null 2>&1; then
+  echo "$tag"
+  exit 0
+fi
+
+mirror=${SKYWARD_APT_MIRROR:-}
+if [ -z "$mirror" ]; then
+  # deb822 sources first, then the one-line format.
+  mirror=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -m1 '/debian/\?$' || true)
+fi
+if [ -z "$mirror" ]; then
+  mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}' | grep -m1 '/debian/\?$' || true)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+if ! command -v debootstrap >/dev/null; then
+  echo "mkbaseimage: installing debootstrap" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+fi
+
+root=$(mktemp -d /tmp/skyward-rootfs.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+echo "mkbaseimage: debootstrap bookworm from $mirror" >&2
+include=$(IFS=,; echo "${packages[*]}")
+debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >&2
+
+# Keep the image small and free of host identity: no cached debs, no apt
+# lists (a bootstrap runs apt-get update anyway), no ssh host keys (skyward
+# brings its own), no machine id.
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+  "$root"/etc/ssh/ssh_host_* "$root"/tmp/*
+: >"$root"/etc/machine-id
+echo "deb $mirror bookworm main" >"$root"/etc/apt/sources.list
+
+tar -C "$root" -c . | $docker import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'CMD ["/bin/bash"]' \
+  - "$tag" >&2
+echo "$tag"
