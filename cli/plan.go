@@ -327,6 +327,9 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 	if !pf.json {
 		fmt.Fprintln(m.Stdout)
 	}
+	if lv, ok := v.(*liveView); ok {
+		lv.start()
+	}
 	// The prior state of the walk is the refreshed one the plan was made
 	// against, so that adopted and vanished objects are recorded.
 	prior := p.Prior

@@ -30,6 +30,9 @@ func (m *Meta) operationView(jsonOut bool) operationView {
 		return v
 	}
 	v := &humanView{m: m, w: m.Stdout, running: map[string]time.Time{}, stop: make(chan struct{})}
+	if isTerminal(m.Stdout) {
+		return newLiveView(v)
+	}
 	go v.progress()
 	return v
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skyward-sh/skyward/cli"
+)
+
+// benchEnv returns the agent binary and base image for benchmarks, or
+// skips when Docker is not there (benchmarks run only from make bench).
+func benchEnv(b *testing.B) (image string) {
+	b.Helper()
+	if !dockerUp() {
+		b.Skip("needs Docker")
+	}
+	if os.Getenv("SKYWARD_AGENT_BINARY") == "" || os.Getenv("SKYWARD_TEST_IMAGE") == "" {
+		b.Skip("run through make bench (needs SKYWARD_AGENT_BINARY and SKYWARD_TEST_IMAGE)")
+	}
+	return os.Getenv("SKYWARD_TEST_IMAGE")
+}
+
+// floorStart starts n containers of image with docker run, each running
+// OpenSSH, and waits for every SSH banner: the floor a provider can reach.
+func floorStart(b *testing.B, image string, n int) time.Duration {
+	label := fmt.Sprintf("skyward.bench=%d", time.Now().UnixNano())
+	defer func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+label).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := exec.Command("docker", "run", "-d", "-l", label, "-p", "127.0.0.1::22", image,
+				"sh", "-c", "mkdir -p /run/sshd && ssh-keygen -A >/dev/null && exec /usr/sbin/sshd -D").Output()
+			if err != nil {
+				errs <- fmt.Errorf("docker run: %w", err)
+				return
+			}
+			id := strings.TrimSpace(string(out))
+			pb, err := exec.Command("docker", "port", id, "22/tcp").Output()
+			if err != nil {
+				errs <- fmt.Errorf("docker port: %w", err)
+				return
+			}
+			addr := strings.TrimSpace(strings.Split(string(pb), "\n")[0])
+			errs <- waitBanner(addr, 60*time.Second)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+func waitBanner(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "SSH-") {
+				return nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no SSH banner from %s within %s", addr, timeout)
+}
+
+func skyward(b *testing.B, dir string, args ...string) {
+	b.Helper()
+	var out strings.Builder
+	if code := cli.Run(append([]string{"-chdir=" + dir}, args...), strings.NewReader(""), &out, &out); code != 0 {
+		b.Fatalf("skyward %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
+	}
+}
+
+// BenchmarkApply3Nodes applies a 3-node container pool from a present image
+// and compares it with the floor: 3 parallel `docker run`s waiting for
+// their SSH banners, measured in the same iteration. Target: x-floor <= 1.5.
+func BenchmarkApply3Nodes(b *testing.B) {
+	image := benchEnv(b)
+	var floor, apply time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		cfg := fmt.Sprintf("provider \"container\" {\n  image = %q\n}\n\npool \"bench\" {\n  nodes = 3\n}\n", image)
+		if err := os.WriteFile(filepath.Join(dir, "main.sky.hcl"), []byte(cfg), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		floor += floorStart(b, image, 3)
+		b.StartTimer()
+		start := time.Now()
+		skyward(b, dir, "apply", "-auto-approve")
+		apply += time.Since(start)
+		b.StopTimer()
+		skyward(b, dir, "destroy", "-auto-approve")
+	}
+	b.ReportMetric(floor.Seconds()/float64(b.N), "floor-s")
+	b.ReportMetric(apply.Seconds()/float64(b.N), "apply-s")
+	b.ReportMetric(apply.Seconds()/floor.Seconds(), "x-floor")
+}
