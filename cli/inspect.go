@@ -35,12 +35,9 @@ func runShow(m *Meta, args []string) error {
 		p.Render(m.Stdout, m.colors())
 		return nil
 	}
-	st, err := m.readState()
+	st, err := m.stateOrEmpty()
 	if err != nil {
 		return err
-	}
-	if st == nil {
-		st = state.New("")
 	}
 	if *jsonOut {
 		return writeJSON(m.Stdout, planner.StateJSON(st))
@@ -63,6 +60,28 @@ func (m *Meta) colors() planner.Colors {
 		return planner.ANSIColors
 	}
 	return planner.Colors{}
+}
+
+// stateOrEmpty reads the state; a missing one is an empty state.
+func (m *Meta) stateOrEmpty() (*state.State, error) {
+	st, err := m.readState()
+	if err != nil || st != nil {
+		return st, err
+	}
+	return state.New(""), nil
+}
+
+// resourceAt returns the resource at a state address.
+func (m *Meta) resourceAt(addr string) (*state.Resource, error) {
+	st, err := m.stateOrEmpty()
+	if err != nil {
+		return nil, err
+	}
+	r := st.Get(addr)
+	if r == nil {
+		return nil, fmt.Errorf("no resource %s in the state", addr)
+	}
+	return r, nil
 }
 
 func showResource(m *Meta, r *state.Resource) {
@@ -119,12 +138,9 @@ func runGraph(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := m.readState()
+	st, err := m.stateOrEmpty()
 	if err != nil {
 		return err
-	}
-	if st == nil {
-		st = state.New("")
 	}
 	p, err := planner.Build(cfg, st, m.Registry, planner.Options{})
 	if err != nil {
@@ -166,16 +182,9 @@ func runState(m *Meta, args []string) error {
 		if err != nil {
 			return err
 		}
-		st, err := m.readState()
+		r, err := m.resourceAt(addr)
 		if err != nil {
 			return err
-		}
-		var r *state.Resource
-		if st != nil {
-			r = st.Get(addr)
-		}
-		if r == nil {
-			return fmt.Errorf("no resource %s in the state", addr)
 		}
 		if *jsonOut {
 			return writeJSON(m.Stdout, r)
@@ -243,12 +252,9 @@ func runStatus(m *Meta, args []string) error {
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	st, err := m.readState()
+	st, err := m.stateOrEmpty()
 	if err != nil {
 		return err
-	}
-	if st == nil {
-		st = state.New("")
 	}
 	type nodeStatus struct {
 		Address   string `json:"address"`

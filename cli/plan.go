@@ -165,6 +165,23 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 	return p, nil
 }
 
+// planAndShow opens a session for command, plans and shows the plan. The
+// caller closes the session and the view.
+func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Plan, operationView, error) {
+	s, err := m.open(command, &pf.vars, pf.lockTimeout, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := s.plan(pf)
+	if err != nil {
+		s.close()
+		return nil, nil, nil, err
+	}
+	v := m.operationView(pf.json)
+	v.Plan(p)
+	return s, p, v, nil
+}
+
 func runPlan(m *Meta, args []string) error {
 	pf := &planFlags{}
 	fs := newFlagSet("plan")
@@ -174,18 +191,12 @@ func runPlan(m *Meta, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("plan takes no arguments, got %q", pos)
 	}
-	s, err := m.open("plan", &pf.vars, pf.lockTimeout, true)
+	s, p, v, err := m.planAndShow("plan", pf)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.plan(pf)
-	if err != nil {
-		return err
-	}
-	v := m.operationView(pf.json)
 	defer v.Close()
-	v.Plan(p)
 	if pf.out != "" {
 		if err := planner.WritePlanFile(pf.out, m.Dir, p); err != nil {
 			return err
@@ -239,18 +250,12 @@ func (m *Meta) applyOperation(operation string, pf *planFlags) error {
 	if !pf.autoApprove && !isTerminal(m.Stdin) {
 		return fmt.Errorf("%s needs confirmation, but standard input is not a terminal; run it with -auto-approve to %s without asking", operation, operation)
 	}
-	s, err := m.open(operation, &pf.vars, pf.lockTimeout, true)
+	s, p, v, err := m.planAndShow(operation, pf)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.plan(pf)
-	if err != nil {
-		return err
-	}
-	v := m.operationView(pf.json)
 	defer v.Close()
-	v.Plan(p)
 	if !p.HasChanges() {
 		v.ApplyDone(operation, 0, 0, 0)
 		return nil

@@ -10,7 +10,6 @@ import (
 	"github.com/skyward-sh/skyward/cluster"
 	"github.com/skyward-sh/skyward/executor"
 	"github.com/skyward-sh/skyward/planner"
-	"github.com/skyward-sh/skyward/state"
 )
 
 func runSSH(m *Meta, args []string) error {
@@ -29,16 +28,9 @@ func runSSH(m *Meta, args []string) error {
 	if !strings.Contains(addr, ".node[") {
 		addr += ".node[0]"
 	}
-	st, err := m.readState()
+	r, err := m.resourceAt(addr)
 	if err != nil {
-		return err
-	}
-	var r *state.Resource
-	if st != nil {
-		r = st.Get(addr)
-	}
-	if r == nil {
-		return fmt.Errorf("no node %s in the state; run skyward apply first", addr)
+		return fmt.Errorf("%w; run skyward apply first", err)
 	}
 	signer, err := executor.PoolSigner(m.keys(), r.Pool)
 	if err != nil {

@@ -48,12 +48,7 @@ type humanView struct {
 	once    sync.Once
 }
 
-func (v *humanView) colors() planner.Colors {
-	if v.m.Color {
-		return planner.ANSIColors
-	}
-	return planner.Colors{}
-}
+func (v *humanView) colors() planner.Colors { return v.m.colors() }
 
 func (v *humanView) Plan(p *planner.Plan) { p.Render(v.w, v.colors()) }
 
