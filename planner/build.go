@@ -15,6 +15,10 @@ import (
 	"github.com/skyward-sh/skyward/state"
 )
 
+// AgentDown is the value of a node's "agent" attribute when refresh found
+// its agent not running.
+const AgentDown = "down"
+
 // Options select what a plan covers.
 type Options struct {
 	// Destroy plans the removal of everything in state.
@@ -103,6 +107,8 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 				c.Action = Update
 			case cur.Attributes["running"] == false:
 				c.Action, c.Reason = Update, "is stopped on the provider, so will be started"
+			case cur.Attributes["agent"] == AgentDown:
+				c.Action, c.Reason = Update, "has no running agent, so it will be restarted"
 			default:
 				c.Action = NoOp
 			}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -117,25 +118,26 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 			img = cfg.Images[p.Image]
 		}
 		nodeAttrs := map[string]any{
-			"pool":          p.Name,
-			"provider":      p.Provider,
-			"base_image":    provCfg["image"],
-			"vcpus":         p.VCPUs,
-			"memory_gb":     p.MemoryGB,
-			"disk_gb":       p.DiskGB,
-			"instance_type": p.InstanceType,
-			"accelerator":   p.Accelerator,
-			"allocation":    p.Allocation,
-			"ttl":           durationString(p.TTL.String(), p.TTL == 0),
-			"concurrency":   p.Concurrency,
-			"image":         p.Image,
-			"apt":           []string{},
-			"pip":           []string{},
-			"setup":         []string{},
-			"env":           map[string]string{},
-			"includes":      []string{},
-			"excludes":      []string{},
-			"includes_hash": "",
+			"pool":           p.Name,
+			"provider":       p.Provider,
+			"base_image":     provCfg["image"],
+			"vcpus":          p.VCPUs,
+			"memory_gb":      p.MemoryGB,
+			"disk_gb":        p.DiskGB,
+			"instance_type":  p.InstanceType,
+			"accelerator":    p.Accelerator,
+			"allocation":     p.Allocation,
+			"ttl":            durationString(p.TTL.String(), p.TTL == 0),
+			"concurrency":    p.Concurrency,
+			"image":          p.Image,
+			"apt":            []string{},
+			"pip":            []string{},
+			"setup":          []string{},
+			"env":            map[string]string{},
+			"includes":       []string{},
+			"excludes":       []string{},
+			"includes_hash":  "",
+			"pip_files_hash": "",
 		}
 		if img != nil {
 			nodeAttrs["apt"] = nonNil(img.Apt)
@@ -143,6 +145,19 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 			nodeAttrs["setup"] = nonNil(img.Setup)
 			if img.Env != nil {
 				nodeAttrs["env"] = img.Env
+			}
+			var local []string
+			for _, item := range img.Pip {
+				if IsLocalPip(item) {
+					local = append(local, item)
+				}
+			}
+			if len(local) > 0 {
+				h, err := IncludesHash(cfg.Dir, local, nil)
+				if err != nil {
+					return nil, fmt.Errorf("image %q: pip: %w", img.Name, err)
+				}
+				nodeAttrs["pip_files_hash"] = h
 			}
 			nodeAttrs["includes"] = nonNil(img.Includes)
 			excl := img.Excludes
@@ -166,6 +181,12 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 		}
 	}
 	return out, nil
+}
+
+// IsLocalPip reports whether a pip item names a local file or directory
+// (uploaded to the node) rather than a package from an index.
+func IsLocalPip(item string) bool {
+	return strings.HasPrefix(item, "./") || strings.HasPrefix(item, "../") || strings.HasPrefix(item, "/") || strings.HasSuffix(item, ".whl")
 }
 
 func durationString(s string, zero bool) string {

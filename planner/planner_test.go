@@ -139,6 +139,16 @@ func TestBuild(t *testing.T) {
 			want:    map[string]string{"pool.dev.node[0]": "update"},
 			summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
 		},
+		"dead agent is restarted": {
+			cfg: base,
+			prior: func(t *testing.T) *state.State {
+				st := applied(t, base)
+				st.Get("pool.dev.node[1]").Attributes["agent"] = AgentDown
+				return st
+			},
+			want:    map[string]string{"pool.dev.node[1]": "update"},
+			summary: "Plan: 0 to add, 1 to change, 0 to destroy.",
+		},
 		"replace requested": {
 			cfg:   base,
 			prior: func(t *testing.T) *state.State { return applied(t, base) },
