@@ -218,3 +218,14 @@ func PoolAddress(pool string) string { return "pool." + pool }
 type Preparer interface {
 	Prepare(ctx context.Context, nodes []NodeSpec) error
 }
+
+// Baker is implemented by providers that can snapshot a bootstrapped node
+// as an image (containers), so that the next node with the same recipe and
+// base starts from it and its bootstrap skips apt and pip.
+type Baker interface {
+	// BakedImage returns the image baked for key, if there is one.
+	BakedImage(ctx context.Context, key string) (image string, ok bool, err error)
+	// Bake snapshots the node o, bootstrapped from base, as the image for
+	// key, and returns the image's reference.
+	Bake(ctx context.Context, o Object, key, base string) (string, error)
+}

@@ -144,7 +144,7 @@ func TestNodeCreate(t *testing.T) {
 	if c.HostConfig.Init != nil && *c.HostConfig.Init {
 		t.Error("init is on; the agent is PID 1")
 	}
-	if diff := cmp.Diff([]string(entrypoint), []string(c.Config.Entrypoint)); diff != "" {
+	if diff := cmp.Diff(entrypoint(0), []string(c.Config.Entrypoint)); diff != "" {
 		t.Errorf("entrypoint (-want +got):\n%s", diff)
 	}
 	if len(c.Config.Cmd) != 0 {

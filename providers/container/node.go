@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -35,11 +36,18 @@ const sshPort = nat.Port("22/tcp")
 const SSHUser = "root"
 
 // entrypoint starts the agent as PID 1: it serves SSH and reaps orphans.
-var entrypoint = []string{
-	AgentPath, "agent", "sshd",
-	"-listen=:22",
-	"-host-key=" + HostKeyPath,
-	"-authorized-keys=" + AuthorizedKeysPath,
+// With a ttl it stops everything, and so the container, after that long.
+func entrypoint(ttl time.Duration) []string {
+	e := []string{
+		AgentPath, "agent", "sshd",
+		"-listen=:22",
+		"-host-key=" + HostKeyPath,
+		"-authorized-keys=" + AuthorizedKeysPath,
+	}
+	if ttl > 0 {
+		e = append(e, "-ttl="+ttl.String())
+	}
+	return e
 }
 
 // ContainerName is the name of the container of node index of pool.
@@ -87,7 +95,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 	cfg := &container.Config{
 		Hostname:     spec.Hostname,
 		Image:        img,
-		Entrypoint:   entrypoint,
+		Entrypoint:   entrypoint(spec.TTL),
 		Cmd:          []string{},
 		ExposedPorts: nat.PortSet{sshPort: struct{}{}},
 		Labels:       labels,

@@ -266,6 +266,8 @@ type dockerAPI interface {
 	NetworkInspect(ctx context.Context, networkID string, opts network.InspectOptions) (network.Inspect, error)
 	NetworkRemove(ctx context.Context, networkID string) error
 	NetworkList(ctx context.Context, opts network.ListOptions) ([]network.Summary, error)
+	ContainerCommit(ctx context.Context, containerID string, opts container.CommitOptions) (container.CommitResponse, error)
+	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
 }
 
 var _ dockerAPI = (*client.Client)(nil)
