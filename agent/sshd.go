@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,12 +59,19 @@ type SSHDConfig struct {
 	// included, and become a child subreaper, as it does when it runs as
 	// PID 1. Nothing else in the process may then wait for children.
 	ReapChildren bool
+	// TTL, if positive, is the server's lifetime. Once it has passed,
+	// ServeSSH logs it and stops as when ctx is done: it closes every
+	// connection and kills the process groups of running sessions. As
+	// PID 1 it then also ends every other process (SIGTERM, and SIGKILL
+	// for those left after stopGrace), so that the container stops with
+	// it. ServeSSH then returns nil.
+	TTL time.Duration
 }
 
-// ServeSSH serves SSH on cfg's listener until ctx is done, then closes the
-// listener and every connection, kills the process groups of running
-// sessions, waits for its goroutines and returns nil. It returns an error
-// when the configuration is unusable or the listener fails.
+// ServeSSH serves SSH on cfg's listener until ctx is done (or cfg.TTL has
+// passed), then closes the listener and every connection, kills the process
+// groups of running sessions, waits for its goroutines and returns nil. It
+// returns an error when the configuration is unusable or the listener fails.
 func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 	s := &server{logf: cfg.Logf, conns: make(map[net.Conn]struct{})}
 	if s.logf == nil {
@@ -90,6 +98,18 @@ func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 			return err
 		}
 		defer release()
+	}
+	var expired atomic.Bool
+	if cfg.TTL > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		t := time.AfterFunc(cfg.TTL, func() {
+			expired.Store(true)
+			s.logf("ttl of %s expired; stopping", cfg.TTL)
+			cancel()
+		})
+		defer t.Stop()
 	}
 
 	stop := context.AfterFunc(ctx, func() {
@@ -133,19 +153,27 @@ func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 	ln.Close()
 	s.closeConns()
 	s.wg.Wait()
+	// Still reaping every child (release is deferred): the processes
+	// ended here are collected.
+	if expired.Load() && os.Getpid() == 1 {
+		stopAll(s.logf)
+	}
 	return acceptErr
 }
 
-// RunSSHD is `skyward agent sshd`: it parses -listen, -host-key and
-// -authorized-keys from args, serves until SIGTERM or SIGINT and returns the
-// exit code (0 after a signal, 1 on failure, 2 on bad usage). Logs go to
-// stderr. As PID 1 it also reaps orphaned processes.
+// RunSSHD is `skyward agent sshd`: it parses -listen, -host-key,
+// -authorized-keys and -ttl from args, serves until SIGTERM or SIGINT or
+// until the ttl (0: none) has passed, and returns the exit code (0 after a
+// signal or the ttl, 1 on failure, 2 on bad usage). Logs go to stderr. As
+// PID 1 it also reaps orphaned processes, and when the ttl has passed it
+// ends every other process (see SSHDConfig.TTL).
 func RunSSHD(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("skyward agent sshd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", ":22", "TCP address to listen on")
 	hostKey := fs.String("host-key", DefaultHostKeyFile, "PEM file with the host's private key")
 	authKeys := fs.String("authorized-keys", DefaultAuthorizedKeysFile, "authorized_keys file with the keys allowed to log in")
+	ttl := fs.Duration("ttl", 0, "stop everything and exit after this long (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -164,6 +192,7 @@ func RunSSHD(args []string, stderr io.Writer) int {
 		HostKeyFile:        *hostKey,
 		AuthorizedKeysFile: *authKeys,
 		Logf:               logger.Printf,
+		TTL:                *ttl,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "skyward agent sshd: %v\n", err)
@@ -360,4 +389,31 @@ func (s *server) keepalive(sc *ssh.ServerConn, done <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// stopGrace is how long stopAll gives processes to exit after SIGTERM.
+const stopGrace = 5 * time.Second
+
+// stopAll ends every other process of the node (the container) when this
+// one is PID 1: SIGTERM, then SIGKILL for what is left after stopGrace.
+// It does nothing in any other process: kill(-1) would reach every process
+// the user may signal.
+func stopAll(logf func(string, ...any)) {
+	if os.Getpid() != 1 {
+		return
+	}
+	logf("stopping every process")
+	if err := syscall.Kill(-1, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
+		return // nothing else runs
+	}
+	for deadline := time.Now().Add(stopGrace); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		// Signal 0 only checks: ESRCH once none is left (the reaper
+		// collects the zombies).
+		if errors.Is(syscall.Kill(-1, 0), syscall.ESRCH) {
+			return
+		}
+	}
+	logf("killing the processes left after %s", stopGrace)
+	_ = syscall.Kill(-1, syscall.SIGKILL)
 }

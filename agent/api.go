@@ -1,0 +1,85 @@
+package agent
+
+import "time"
+
+// Paths and addresses shared by the agent and the controller; see
+// docs/node-protocol.md.
+const (
+	// Root is the directory skyward keeps everything in on a node.
+	Root = "/opt/skyward"
+	// ControlAddr is where the agent's control API listens (loopback only).
+	ControlAddr = "127.0.0.1:7071"
+	// ClusterPort is where the head accepts joins on the private network.
+	ClusterPort = 7070
+)
+
+// Version is the version the agent reports in its status. The CLI sets it
+// at start, before any agent runs; it is not safe to change afterwards.
+var Version = "dev"
+
+// Config is the agent's configuration, the JSON object of
+// /opt/skyward/agent.json.
+type Config struct {
+	Pool     string `json:"pool"`
+	Node     int    `json:"node"` // 0 is the head
+	NumNodes int    `json:"num_nodes"`
+	// HeadAddr is node 0's private address, without a port.
+	HeadAddr string `json:"head_addr"`
+	// ClusterPort is the head's cluster API port. On the head, 0 picks a
+	// free port (for tests).
+	ClusterPort int `json:"cluster_port"`
+	// ControlAddr is host:port of the control API, a loopback IP address;
+	// "" means ControlAddr.
+	ControlAddr string `json:"control_addr"`
+	// Token is the pool's secret: workers present it to join. It is never
+	// logged.
+	Token       string            `json:"token"`
+	Concurrency int               `json:"concurrency"`
+	Env         map[string]string `json:"env"`
+	NodeIPs     []string          `json:"node_ips,omitempty"`
+}
+
+// Member is one node the head knows.
+type Member struct {
+	Node     int       `json:"node"`
+	Addr     string    `json:"addr"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Status is what GET /v1/status answers.
+type Status struct {
+	Pool      string    `json:"pool"`
+	Node      int       `json:"node"`
+	NumNodes  int       `json:"num_nodes"`
+	IsHead    bool      `json:"is_head"`
+	Version   string    `json:"version"`
+	PID       int       `json:"pid"`
+	StartedAt time.Time `json:"started_at"`
+	// Joined is true once the head accepted this node; always true on the
+	// head.
+	Joined bool `json:"joined"`
+	// Members is set on the head only, in node order, the head first.
+	Members []Member `json:"members,omitempty"`
+}
+
+// PhaseLine is one JSON line of `skyward agent bootstrap` output: a phase's
+// status (Type "phase") or one line of a command's output (Type "output").
+type PhaseLine struct {
+	Type       string `json:"type"`
+	Phase      string `json:"phase"`
+	Status     string `json:"status,omitempty"` // started, completed, skipped, failed
+	Stream     string `json:"stream,omitempty"` // stdout or stderr
+	Line       string `json:"line,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"` // completed only; at least 1
+	ExitCode   int    `json:"exit_code,omitempty"`   // failed only; at least 1
+	Error      string `json:"error,omitempty"`       // failed only
+}
+
+// Recipe is recipe.json, the first entry of the bootstrap's tar stream.
+type Recipe struct {
+	Env      map[string]string `json:"env"`
+	Apt      []string          `json:"apt"`
+	Pip      []string          `json:"pip"`
+	Setup    []string          `json:"setup"`
+	Includes bool              `json:"includes"`
+}

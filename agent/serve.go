@@ -1,0 +1,453 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Join timing of workers; variables so that tests can shorten them.
+var (
+	// A worker retries a refused or failed join with a backoff from
+	// joinRetryMin to joinRetryMax, until the head accepts.
+	joinRetryMin  = 50 * time.Millisecond
+	joinRetryMax  = time.Second
+	joinHeartbeat = 2 * time.Second        // once accepted
+)
+
+// RunServe is `skyward agent serve [-config PATH] [-pid-file PATH]
+// [-detach [-log PATH]]`: the node's agent daemon. It writes its pid to the
+// pid file once it listens, serves until SIGTERM or SIGINT, removes the pid
+// file and returns 0; it returns 1 when it cannot start and 2 on bad usage.
+// It logs to stderr. With -detach it starts itself again in a new session,
+// logging to -log, and returns at once.
+func RunServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("skyward agent serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", Root+"/agent.json", "the agent's configuration")
+	pidFile := fs.String("pid-file", Root+"/agent.pid", "where to write the pid")
+	detach := fs.Bool("detach", false, "run in the background, in a session of its own, logging to -log")
+	logFile := fs.String("log", Root+"/agent.log", "the log file, with -detach")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "skyward agent serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *detach {
+		if err := detachServe(*cfgPath, *pidFile, *logFile); err != nil {
+			fmt.Fprintf(stderr, "skyward agent serve: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	logger := log.New(stderr, "skyward-agent: ", log.LstdFlags|log.Lmicroseconds)
+	cfg, err := readConfig(*cfgPath)
+	if err != nil {
+		logger.Printf("%v", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := NewDaemon(cfg, logger.Printf)
+	if err != nil {
+		logger.Printf("%v", err)
+		return 1
+	}
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	if err := writeFile(*pidFile, pid, 0o644); err != nil {
+		d.Close()
+		logger.Printf("%v", err)
+		return 1
+	}
+	defer func() {
+		// A newer agent may own the file by now.
+		if b, err := os.ReadFile(*pidFile); err == nil && bytes.Equal(b, pid) {
+			os.Remove(*pidFile)
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		logger.Printf("%v", err)
+		return 1
+	}
+	logger.Printf("stopped")
+	return 0
+}
+
+func readConfig(path string) (Config, error) {
+	var cfg Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("read config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Serve runs an agent with cfg until ctx is done: NewDaemon, then Run.
+func Serve(ctx context.Context, cfg Config, logf func(format string, args ...any)) error {
+	d, err := NewDaemon(cfg, logf)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// Daemon is one node's agent: the control API on the loopback address of
+// Config.ControlAddr, on the head (node 0) the cluster API on
+// 0.0.0.0:ClusterPort, and on a worker the join loop that gets it (and keeps
+// it) into the head's members. Its methods are safe for concurrent use.
+type Daemon struct {
+	cfg     Config
+	logf    func(format string, args ...any)
+	started time.Time
+	control net.Listener
+	cluster net.Listener // head only
+
+	mu      sync.Mutex
+	joined  bool
+	members map[int]Member // head only
+	refused map[string]bool
+	ran     bool
+}
+
+// NewDaemon checks cfg and opens the daemon's listeners; Run serves them.
+// A control address that is not a loopback IP address is refused. logf,
+// which may be nil, gets one line per event; it never gets the token.
+func NewDaemon(cfg Config, logf func(format string, args ...any)) (*Daemon, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if cfg.ControlAddr == "" {
+		cfg.ControlAddr = ControlAddr
+	}
+	host, _, err := net.SplitHostPort(cfg.ControlAddr)
+	if err != nil {
+		return nil, fmt.Errorf("control address %q: %w", cfg.ControlAddr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("control address %q is not a loopback IP address", cfg.ControlAddr)
+	}
+	switch {
+	case cfg.Token == "":
+		return nil, errors.New("config: no cluster token")
+	case cfg.Node < 0 || cfg.NumNodes > 0 && cfg.Node >= cfg.NumNodes:
+		return nil, fmt.Errorf("config: node %d out of range for %d nodes", cfg.Node, cfg.NumNodes)
+	case cfg.ClusterPort < 0 || cfg.ClusterPort > 65535 || cfg.Node != 0 && cfg.ClusterPort == 0:
+		return nil, fmt.Errorf("config: bad cluster port %d", cfg.ClusterPort)
+	case cfg.Node != 0 && cfg.HeadAddr == "":
+		return nil, errors.New("config: no head address")
+	}
+	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), refused: map[string]bool{}}
+	if d.control, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
+		return nil, fmt.Errorf("control API: %w", err)
+	}
+	if cfg.Node == 0 {
+		d.joined = true
+		d.members = map[int]Member{0: {Node: 0, Addr: cfg.HeadAddr, LastSeen: d.started}}
+		if d.cluster, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(cfg.ClusterPort))); err != nil {
+			d.control.Close()
+			return nil, fmt.Errorf("cluster API: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// ControlAddr is the address the control API listens on.
+func (d *Daemon) ControlAddr() net.Addr { return d.control.Addr() }
+
+// ClusterAddr is the address the cluster API listens on; nil on a worker.
+func (d *Daemon) ClusterAddr() net.Addr {
+	if d.cluster == nil {
+		return nil
+	}
+	return d.cluster.Addr()
+}
+
+// Close closes the listeners of a daemon that is not run.
+func (d *Daemon) Close() {
+	d.control.Close()
+	if d.cluster != nil {
+		d.cluster.Close()
+	}
+}
+
+// Run serves until ctx is done, then closes the listeners, waits for its
+// goroutines and returns nil; it returns an error when a listener fails.
+// It may be called once.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.ran {
+		d.mu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	d.ran = true
+	d.mu.Unlock()
+
+	control := http.NewServeMux()
+	control.HandleFunc("GET /v1/status", d.serveStatus)
+	servers := map[*http.Server]net.Listener{newHTTPServer(control): d.control}
+	if d.cluster != nil {
+		cluster := http.NewServeMux()
+		cluster.HandleFunc("POST /v1/join", d.serveJoin)
+		servers[newHTTPServer(cluster)] = d.cluster
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(servers))
+	for srv, ln := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	role := "head"
+	if d.cfg.Node != 0 {
+		role = "worker of " + net.JoinHostPort(d.cfg.HeadAddr, strconv.Itoa(d.cfg.ClusterPort))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.joinLoop(ctx)
+		}()
+	}
+	d.logf("pool %s node %d/%d (%s), version %s: control API on %s", d.cfg.Pool, d.cfg.Node, d.cfg.NumNodes, role, Version, d.control.Addr())
+	if d.cluster != nil {
+		d.logf("cluster API on %s", d.cluster.Addr())
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	for srv := range servers {
+		_ = srv.Shutdown(sctx)
+	}
+	wg.Wait()
+	return err
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+}
+
+// status is the daemon's current Status.
+func (d *Daemon) status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{Pool: d.cfg.Pool, Node: d.cfg.Node, NumNodes: d.cfg.NumNodes, IsHead: d.cfg.Node == 0,
+		Version: Version, PID: os.Getpid(), StartedAt: d.started, Joined: d.joined}
+	if d.members != nil {
+		self := d.members[0]
+		self.LastSeen = time.Now() // the head is alive: it answers
+		d.members[0] = self
+		for _, m := range d.members {
+			st.Members = append(st.Members, m)
+		}
+		sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].Node < st.Members[j].Node })
+	}
+	return st
+}
+
+func (d *Daemon) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.status())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// joinRequest is the body of POST /v1/join.
+type joinRequest struct {
+	Node int    `json:"node"`
+	Addr string `json:"addr"`
+}
+
+func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(d.cfg.Token)) != 1 {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		d.mu.Lock()
+		first := !d.refused[host] && len(d.refused) < 1000
+		if first {
+			d.refused[host] = true
+		}
+		d.mu.Unlock()
+		if first { // a refused worker retries up to once a second
+			d.logf("refused a join from %s: missing or wrong token", host)
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
+		return
+	}
+	var req joinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad join request: " + err.Error()})
+		return
+	}
+	// No upper bound: num_nodes is the pool's size when the head started,
+	// and a pool grows without restarting its head.
+	if req.Node <= 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("node %d out of range", req.Node)})
+		return
+	}
+	if req.Addr == "" {
+		req.Addr, _, _ = net.SplitHostPort(r.RemoteAddr)
+	}
+	d.mu.Lock()
+	old, known := d.members[req.Node]
+	d.members[req.Node] = Member{Node: req.Node, Addr: req.Addr, LastSeen: time.Now()}
+	d.mu.Unlock()
+	switch {
+	case !known:
+		d.logf("node %d joined from %s", req.Node, req.Addr)
+	case old.Addr != req.Addr:
+		d.logf("node %d moved from %s to %s", req.Node, old.Addr, req.Addr)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// joinLoop joins the head, retrying until it accepts, then heartbeats,
+// until ctx is done.
+func (d *Daemon) joinLoop(ctx context.Context) {
+	head := net.JoinHostPort(d.cfg.HeadAddr, strconv.Itoa(d.cfg.ClusterPort))
+	// No proxy from the environment: the head is on the private network.
+	tr := &http.Transport{Proxy: nil, MaxIdleConns: 1, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	lastErr := ""
+	retry := joinRetryMin
+	for {
+		err := d.joinOnce(ctx, client, head)
+		wait := joinHeartbeat
+		if err != nil {
+			wait, retry = retry, min(2*retry, joinRetryMax)
+			if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
+				d.logf("join %s: %v", head, err)
+				lastErr = msg
+			}
+		} else {
+			if lastErr != "" || !d.isJoined() {
+				d.logf("joined the head at %s", head)
+			}
+			lastErr, retry = "", joinRetryMin
+			d.mu.Lock()
+			d.joined = true
+			d.mu.Unlock()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Daemon) isJoined() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.joined
+}
+
+// joinOnce posts one join (or heartbeat) to the head.
+func (d *Daemon) joinOnce(ctx context.Context, client *http.Client, head string) error {
+	// This node's address on the route to the head; a UDP "connection"
+	// sends nothing.
+	addr := ""
+	if c, err := net.Dial("udp", head); err == nil {
+		addr, _, _ = net.SplitHostPort(c.LocalAddr().String())
+		c.Close()
+	}
+	body, err := json.Marshal(joinRequest{Node: d.cfg.Node, Addr: addr})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+head+"/v1/join", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.cfg.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("refused: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// detachServe starts the agent again in a new session, so that it outlives
+// the SSH session that started it (which kills its own process group when
+// it ends), with its output appended to logFile. The child is in its own
+// session once this returns.
+func detachServe(cfgPath, pidFile, logFile string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// The child runs in /: relative paths are made absolute here.
+	for _, p := range []*string{&cfgPath, &pidFile, &logFile} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+	}
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   os.Environ(),
+		Files: []uintptr{devnull.Fd(), logf.Fd(), logf.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	// Through the reaper, like every child of this package; nobody waits
+	// for this one: it outlives this process.
+	argv := []string{exe, "agent", "serve", "-config", cfgPath, "-pid-file", pidFile}
+	if _, err := children.start(exe, argv, attr, false); err != nil {
+		return fmt.Errorf("start %s: %w", exe, err)
+	}
+	return nil
+}
