@@ -7,12 +7,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/providers"
 )
 
 // writeNodeFiles writes the tar archive that CopyToContainer unpacks at "/"
-// before a node starts: the agent binary, the SSH host key and the
-// authorized key, owned by root.
+// before a node starts: the agent binary and its sha256, the SSH host key
+// and the authorized key, owned by root.
 func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 	f, err := os.Open(spec.AgentBinary)
 	if err != nil {
@@ -38,10 +39,15 @@ func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 	} else if n != fi.Size() {
 		return fmt.Errorf("agent binary %s changed size while being copied", spec.AgentBinary)
 	}
+	sum, err := agent.FileSum(spec.AgentBinary)
+	if err != nil {
+		return fmt.Errorf("agent binary: %w", err)
+	}
 	files := []struct {
 		path string
 		data []byte
 	}{
+		{agent.BinarySumPath[1:], []byte(sum + "\n")},
 		{HostKeyPath[1:], spec.HostKey},
 		{AuthorizedKeysPath[1:], []byte(spec.AuthorizedKey + "\n")},
 	}

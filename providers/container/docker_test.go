@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -193,6 +195,7 @@ func TestNodeCreate(t *testing.T) {
 			"skyward/":                     {0o755, ""},
 			"skyward/bin/":                 {0o755, ""},
 			"skyward/bin/skyward":          {0o755, string(agent)},
+			"skyward/bin/skyward.sha256":   {0o600, fmt.Sprintf("%x\n", sha256.Sum256(agent))},
 			"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
 			"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
 		}

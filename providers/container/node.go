@@ -19,12 +19,13 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/providers"
 )
 
 // Paths inside a node container.
 const (
-	AgentPath          = "/opt/skyward/bin/skyward"
+	AgentPath          = agent.BinaryPath
 	HostKeyPath        = "/opt/skyward/ssh_host_ed25519_key"
 	AuthorizedKeysPath = "/opt/skyward/authorized_keys"
 )
