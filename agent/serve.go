@@ -29,7 +29,7 @@ var (
 	// joinRetryMin to joinRetryMax, until the head accepts.
 	joinRetryMin  = 50 * time.Millisecond
 	joinRetryMax  = time.Second
-	joinHeartbeat = 2 * time.Second        // once accepted
+	joinHeartbeat = 2 * time.Second // once accepted
 )
 
 // RunServe is `skyward agent serve [-config PATH] [-pid-file PATH]
