@@ -3,6 +3,7 @@ package hclspec
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -32,10 +33,12 @@ func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
 	if pip, ok := l.stringListArg(content, "pip", &diags); ok {
 		img.Pip = pip
 		attr := content.Attributes["pip"]
+		names := map[string]string{}
 		for i, p := range pip {
-			if !isLocalPip(p) {
+			if !IsLocalPip(p) {
 				continue
 			}
+			diags = append(diags, sameName(names, "pip", p, elementRange(attr, i, len(pip)))...)
 			if _, err := os.Stat(resolvePath(l.dir, p)); err != nil {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
@@ -51,7 +54,9 @@ func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
 	if incl, ok := l.stringListArg(content, "includes", &diags); ok {
 		img.Includes = incl
 		attr := content.Attributes["includes"]
+		names := map[string]string{}
 		for i, p := range incl {
+			diags = append(diags, sameName(names, "include", p, elementRange(attr, i, len(incl)))...)
 			if _, err := os.Stat(resolvePath(l.dir, p)); err != nil {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
@@ -66,9 +71,29 @@ func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
 	return img, diags
 }
 
-// isLocalPip reports whether a pip requirement names a local path (a
-// directory or a wheel) rather than a package from an index.
-func isLocalPip(req string) bool {
+// sameName reports a local path whose base name an earlier one of the same
+// list has: both would land in one place on a node.
+func sameName(seen map[string]string, what, p string, rng hcl.Range) hcl.Diagnostics {
+	base := filepath.Base(filepath.Clean(p))
+	if other, dup := seen[base]; dup {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate " + what + " name",
+			Detail: fmt.Sprintf("The %s paths %q and %q have the same name %q, so both would land in the same place on the nodes. "+
+				"Rename one of them.", what, other, p, base),
+			Subject: rng.Ptr(),
+		}}
+	}
+	seen[base] = p
+	return nil
+}
+
+// IsLocalPip reports whether a pip requirement names a local path (a
+// directory or a wheel file) rather than a package from an index or a URL.
+func IsLocalPip(req string) bool {
+	if strings.Contains(req, "://") {
+		return false
+	}
 	return strings.HasPrefix(req, "./") || strings.HasPrefix(req, "../") ||
 		strings.HasPrefix(req, "/") || strings.HasSuffix(req, ".whl")
 }

@@ -442,3 +442,22 @@ func TestSyntaxErrorDoesNotCascade(t *testing.T) {
 		t.Error("no syntax error reported")
 	}
 }
+
+func TestIsLocalPip(t *testing.T) {
+	tests := map[string]bool{
+		"./wheels/mylib-0.1-py3-none-any.whl": true,
+		"../pkgdir":                           true,
+		"/abs/pkg":                            true,
+		"mylib-0.1-py3-none-any.whl":          true,
+		"requests==2.32.3":                    false,
+		"numpy":                               false,
+		"https://example.com/x-1.0-py3-none-any.whl":             false,
+		"mylib @ https://example.com/mylib-0.1-py3-none-any.whl": false,
+		"git+https://example.com/repo.git":                       false,
+	}
+	for req, want := range tests {
+		if got := IsLocalPip(req); got != want {
+			t.Errorf("IsLocalPip(%q) = %v, want %v", req, got, want)
+		}
+	}
+}

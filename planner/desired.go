@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
@@ -148,7 +147,7 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 			}
 			var local []string
 			for _, item := range img.Pip {
-				if IsLocalPip(item) {
+				if hclspec.IsLocalPip(item) {
 					local = append(local, item)
 				}
 			}
@@ -181,12 +180,6 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 		}
 	}
 	return out, nil
-}
-
-// IsLocalPip reports whether a pip item names a local file or directory
-// (uploaded to the node) rather than a package from an index.
-func IsLocalPip(item string) bool {
-	return strings.HasPrefix(item, "./") || strings.HasPrefix(item, "../") || strings.HasPrefix(item, "/") || strings.HasSuffix(item, ".whl")
 }
 
 func durationString(s string, zero bool) string {
