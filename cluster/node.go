@@ -1,0 +1,522 @@
+package cluster
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skyward-sh/skyward/agent"
+	"github.com/skyward-sh/skyward/hclspec"
+)
+
+// Paths on a node (docs/node-protocol.md).
+const (
+	agentPath  = agent.BinaryPath
+	configPath = agent.Root + "/agent.json"
+	pidPath    = agent.Root + "/agent.pid"
+	logPath    = agent.Root + "/agent.log"
+	wheelsDir  = agent.Root + "/wheels"
+)
+
+// ErrAgentDown is wrapped by AgentStatus when no agent answers.
+var ErrAgentDown = errors.New("agent is not running")
+
+// AgentConfig is the agent's configuration, written to agent.json.
+type AgentConfig = agent.Config
+
+// Status is what an agent reports about itself.
+type Status = agent.Status
+
+// Sudo returns cmd to run as root: as is for root, else through sudo -n.
+func (c *Client) Sudo(cmd string) string {
+	if c.ep.User == "" || c.ep.User == "root" {
+		return cmd
+	}
+	return "sudo -n sh -c " + shellQuote(cmd)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// install writes r to path with mode, as root.
+func (c *Client) install(ctx context.Context, r io.Reader, dst string, mode os.FileMode) error {
+	if c.ep.User == "" || c.ep.User == "root" {
+		return c.Upload(ctx, r, dst, mode)
+	}
+	tmp := fmt.Sprintf("/tmp/.skyward-%d-%s", time.Now().UnixNano(), path.Base(dst))
+	if err := c.Upload(ctx, r, tmp, 0o600); err != nil {
+		return err
+	}
+	_, err := c.Output(ctx, c.Sudo(fmt.Sprintf("install -D -m %o %s %s && rm -f %s", mode, shellQuote(tmp), shellQuote(dst), shellQuote(tmp))))
+	return err
+}
+
+// EnsureAgent makes sure the node runs the same skyward binary as
+// localPath and reports whether it installed it. The sha256 written beside
+// the installed binary tells whether it is current; only when it is not is
+// the node's architecture checked and the binary uploaded.
+func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error) {
+	name := c.ep.name()
+	sum, err := agent.FileSum(localPath)
+	if err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	remote, _ := c.Output(ctx, "cat "+agent.BinarySumPath+" 2>/dev/null || true")
+	if strings.TrimSpace(string(remote)) == sum {
+		return false, nil
+	}
+	if err := checkArch(ctx, c, localPath); err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	f, err := os.Open(localPath)
+	if err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	defer f.Close()
+	// The sum goes last: an upload cut short leaves no sum that matches.
+	if err := c.install(ctx, f, agentPath, 0o755); err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	if err := c.install(ctx, strings.NewReader(sum+"\n"), agent.BinarySumPath, 0o644); err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	return true, nil
+}
+
+// checkArch makes sure the node's architecture runs the ELF binary at
+// localPath.
+func checkArch(ctx context.Context, c *Client, localPath string) error {
+	f, err := elf.Open(localPath)
+	if err != nil {
+		return fmt.Errorf("%s: %w", localPath, err)
+	}
+	machine := f.Machine
+	f.Close()
+	want := map[elf.Machine]string{elf.EM_X86_64: "x86_64", elf.EM_AARCH64: "aarch64"}[machine]
+	out, err := c.Output(ctx, "uname -m")
+	if err != nil {
+		return err
+	}
+	got := strings.TrimSpace(string(out))
+	if got == "arm64" {
+		got = "aarch64"
+	}
+	if got != want {
+		goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[got]
+		return fmt.Errorf("node is %s but the skyward binary is built for %s; build skyward for linux/%s", got, want, goarch)
+	}
+	return nil
+}
+
+// Recipe is an image recipe to bootstrap a node with.
+type Recipe struct {
+	Env      map[string]string
+	Apt      []string
+	Pip      []string
+	Setup    []string
+	Includes []string // relative to Dir, or absolute
+	Excludes []string // path.Match patterns on base names
+	Dir      string
+}
+
+// PhaseEvent reports a bootstrap phase (Status set) or one line of its
+// output (Line set).
+type PhaseEvent struct {
+	Phase    string
+	Status   string // started, completed, skipped, failed; "" for output
+	Stream   string
+	Line     string
+	ExitCode int
+	Duration time.Duration
+	Error    string
+}
+
+// PhaseError is a bootstrap phase that failed on a node.
+type PhaseError struct {
+	Address  string
+	Phase    string
+	ExitCode int
+	Tail     []string // the last lines of the phase's output
+}
+
+func (e *PhaseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: bootstrap: %s: exit status %d", e.Address, e.Phase, e.ExitCode)
+	for _, l := range e.Tail {
+		b.WriteString("\n  " + l)
+	}
+	return b.String()
+}
+
+// tailLines is how many lines of a failed phase's output an error keeps.
+const tailLines = 20
+
+// Bootstrap streams the recipe, the includes and the local pip files to
+// `skyward agent bootstrap` on the node and follows its phases live. Every
+// local path is checked before anything is sent, and a stream that cannot
+// be written in full stops the remote bootstrap rather than ending cleanly.
+func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)) error {
+	name := c.ep.name()
+	files, err := r.files()
+	if err != nil {
+		return fmt.Errorf("%s: bootstrap: %w", name, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := files.write(pw)
+		if err != nil {
+			cancel() // the node must not take a cut stream for a whole one
+		}
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	outR, outW := io.Pipe()
+	var stderr tailBuffer
+	done := make(chan struct{})
+	tails := map[string][]string{}
+	var failed *PhaseError
+	go func() {
+		defer close(done)
+		eachLine(outR, maxLine, func(line []byte) {
+			var l agent.PhaseLine
+			if err := json.Unmarshal(line, &l); err != nil {
+				l = agent.PhaseLine{Type: "output", Stream: "stdout", Line: string(line)}
+			}
+			ev := PhaseEvent{Phase: l.Phase, Status: l.Status, Stream: l.Stream, Line: l.Line, ExitCode: l.ExitCode,
+				Duration: time.Duration(l.DurationMS) * time.Millisecond, Error: l.Error}
+			if l.Type == "output" {
+				ev.Status = ""
+				t := append(tails[l.Phase], l.Line)
+				if len(t) > tailLines {
+					t = t[len(t)-tailLines:]
+				}
+				tails[l.Phase] = t
+			}
+			if ev.Status == "failed" {
+				failed = &PhaseError{Address: name, Phase: l.Phase, ExitCode: l.ExitCode, Tail: tails[l.Phase]}
+			}
+			if events != nil {
+				events(ev)
+			}
+		})
+	}()
+	code, err := c.Run(rctx, c.Sudo(agentPath+" agent bootstrap"), pr, outW, &stderr)
+	outW.Close()
+	<-done
+	pr.CloseWithError(io.ErrClosedPipe)
+	if wErr := <-werr; wErr != nil && !errors.Is(wErr, io.ErrClosedPipe) {
+		return fmt.Errorf("%s: bootstrap: %w", name, wErr)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: bootstrap: %w", name, err)
+	case failed != nil:
+		return failed
+	case code != 0:
+		return fmt.Errorf("%s: bootstrap: exit status %d: %s", name, code, strings.TrimSpace(stderr.lastLines(tailLines)))
+	}
+	return nil
+}
+
+// maxLine bounds one line of bootstrap output; the rest of a longer line
+// is dropped.
+const maxLine = 1 << 20
+
+// eachLine calls fn with every line r yields, without its newline, cut to
+// max bytes, until r ends.
+func eachLine(r io.Reader, max int, fn func([]byte)) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		if len(line) < max {
+			line = append(line, chunk[:min(len(chunk), max-len(line))]...)
+		}
+		if err != nil {
+			if len(line) > 0 {
+				fn(line)
+			}
+			return
+		}
+		if !isPrefix {
+			fn(line)
+			line = line[:0]
+		}
+	}
+}
+
+// bootstrapFiles is what a bootstrap sends: the recipe as the node sees it
+// and the local trees behind it.
+type bootstrapFiles struct {
+	recipe []byte
+	trees  []tree
+}
+
+// tree is a local file or directory sent as prefix/name/...
+type tree struct {
+	src      string // resolved: a symlink given as the root is followed
+	prefix   string
+	name     string
+	excludes []string
+}
+
+// files checks every local path of the recipe and resolves it: includes
+// and local pip items must exist, and no two of either may share a base
+// name, as they land in one directory on the node.
+func (r Recipe) files() (*bootstrapFiles, error) {
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(r.Dir, p)
+	}
+	var f bootstrapFiles
+	seen := map[string]string{}
+	add := func(what, item, prefix string, excludes []string) error {
+		local := abs(item)
+		src, err := filepath.EvalSymlinks(local)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", what, item, err)
+		}
+		name := filepath.Base(local)
+		if other, dup := seen[prefix+"/"+name]; dup {
+			return fmt.Errorf("%s %s and %s have the same name %q, and would land in the same place on the node", what, other, item, name)
+		}
+		seen[prefix+"/"+name] = item
+		f.trees = append(f.trees, tree{src: src, prefix: prefix, name: name, excludes: excludes})
+		return nil
+	}
+	for _, inc := range r.Includes {
+		if err := add("includes", inc, "includes", r.Excludes); err != nil {
+			return nil, err
+		}
+	}
+	pip := make([]string, len(r.Pip))
+	for i, item := range r.Pip {
+		pip[i] = item
+		if hclspec.IsLocalPip(item) {
+			if err := add("pip", item, "wheels", nil); err != nil {
+				return nil, err
+			}
+			pip[i] = wheelsDir + "/" + filepath.Base(abs(item))
+		}
+	}
+	recipe, err := json.Marshal(agent.Recipe{Env: r.Env, Apt: r.Apt, Pip: pip, Setup: r.Setup, Includes: len(r.Includes) > 0})
+	if err != nil {
+		return nil, err
+	}
+	f.recipe = recipe
+	return &f, nil
+}
+
+// write writes the tar stream of the protocol: recipe.json,
+// includes/<base>/..., wheels/<base>[/...].
+func (f *bootstrapFiles) write(w io.Writer) error {
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: "recipe.json", Mode: 0o644, Size: int64(len(f.recipe)), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(f.recipe); err != nil {
+		return err
+	}
+	for _, t := range f.trees {
+		if err := addTree(tw, t); err != nil {
+			return fmt.Errorf("%s %s: %w", t.prefix, t.name, err)
+		}
+	}
+	return tw.Close()
+}
+
+// writeBootstrapTar checks r's files and writes its tar stream.
+func writeBootstrapTar(w io.Writer, r Recipe) error {
+	f, err := r.files()
+	if err != nil {
+		return err
+	}
+	return f.write(w)
+}
+
+// addTree adds t.src (a file or directory) as t.prefix/t.name/...,
+// leaving out names matching t.excludes below the root.
+func addTree(tw *tar.Writer, t tree) error {
+	return filepath.WalkDir(t.src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		for _, pat := range t.excludes {
+			if ok, _ := path.Match(pat, d.Name()); ok && p != t.src {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(t.src, p)
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = path.Join(t.prefix, t.name, filepath.ToSlash(rel))
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(tw, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// StartAgent writes the agent's configuration, stops an agent already
+// running, starts `skyward agent serve` detached from the SSH session and
+// waits until it answers. Unless restart is set (a new binary was
+// installed), an agent that answers and runs with exactly this
+// configuration is left alone, so that its running work goes on.
+func StartAgent(ctx context.Context, c *Client, cfg AgentConfig, restart bool) error {
+	name := c.ep.name()
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if !restart {
+		cur, err := c.Output(ctx, c.Sudo("cat "+configPath+" 2>/dev/null || true"))
+		if err == nil && bytes.Equal(cur, data) {
+			if _, err := AgentStatus(ctx, c); err == nil {
+				return nil
+			}
+		}
+	}
+	if err := c.install(ctx, bytes.NewReader(data), configPath, 0o600); err != nil {
+		return fmt.Errorf("%s: start agent: %w", name, err)
+	}
+	if err := StopAgent(ctx, c); err != nil {
+		return err
+	}
+	// -detach starts the daemon in a session of its own, so that the end
+	// of this SSH session (which kills the session's process group)
+	// spares it.
+	start := fmt.Sprintf("%s agent serve -detach -config %s -pid-file %s -log %s </dev/null", agentPath, configPath, pidPath, logPath)
+	if _, err := c.Output(ctx, c.Sudo(start)); err != nil {
+		return fmt.Errorf("%s: start agent: %w", name, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		_, err := AgentStatus(wctx, c)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			logTail, _ := c.Output(ctx, c.Sudo("tail -n 20 "+logPath))
+			return fmt.Errorf("%s: start agent: it did not answer: %w\n%s", name, err, strings.TrimSpace(string(logTail)))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// StopAgent stops the node's agent, if one runs: SIGTERM, up to 5s, then
+// SIGKILL.
+func StopAgent(ctx context.Context, c *Client) error {
+	stop := fmt.Sprintf(`pid=$(cat %s 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$pid" 2>/dev/null; fi; rm -f %s; true`, pidPath, pidPath)
+	if _, err := c.Output(ctx, c.Sudo(stop)); err != nil {
+		return fmt.Errorf("%s: stop agent: %w", c.ep.name(), err)
+	}
+	return nil
+}
+
+// AgentStatus asks the node's agent for its status, through an SSH
+// direct-tcpip channel to its loopback control address.
+func AgentStatus(ctx context.Context, c *Client) (*Status, error) {
+	name := c.ep.name()
+	hc := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := c.conn.Dial("tcp", addr)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %v", ErrAgentDown, err)
+				}
+				return conn, nil
+			},
+			DisableKeepAlives: true,
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+agent.ControlAddr+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: agent status: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: agent status: %s", name, resp.Status)
+	}
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("%s: agent status: %w", name, err)
+	}
+	return &st, nil
+}
+
+// WaitJoined waits until the node's agent reports that the head accepted
+// it.
+func WaitJoined(ctx context.Context, c *Client) (*Status, error) {
+	var last error
+	for {
+		st, err := AgentStatus(ctx, c)
+		if err == nil && st.Joined {
+			return st, nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			}
+			return nil, fmt.Errorf("%w: the head has not accepted the node", ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
