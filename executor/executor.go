@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skyward-sh/skyward/cluster"
 	"github.com/skyward-sh/skyward/planner"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
@@ -39,8 +40,12 @@ type Event struct {
 	Action  planner.Action
 	ID      string        // provider id, when known
 	Elapsed time.Duration // since the step started
-	Phase   string        // for NodePhase: creating, connecting, ready
-	Err     error         // for ApplyErrored
+	Phase   string        // for NodePhase: creating, connecting, bootstrapping, starting, joining, ready
+	// Bootstrap is set on bootstrapping events that report a bootstrap
+	// phase or one line of its output.
+	Bootstrap *cluster.PhaseEvent
+	Detail    string // a note on the phase
+	Err       error  // for ApplyErrored
 }
 
 // Executor applies plans. Fields must be set before Apply and not changed
@@ -63,6 +68,9 @@ type Executor struct {
 	Stop <-chan struct{}
 	// SSHTimeout bounds the wait for a new node's SSH server (default 90s).
 	SSHTimeout time.Duration
+	// ConfigDir is the directory image includes and local pip paths are
+	// relative to.
+	ConfigDir string
 }
 
 // Result is what Apply did.
@@ -85,19 +93,17 @@ var ErrInterrupted = errors.New("apply interrupted; the state holds every step t
 // finished step. The error joins every step failure (a step skipped because
 // of another failure is not reported again).
 func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) (*Result, error) {
-	w := &walk{e: e, st: st.DeepCopy(), res: &Result{}}
-	if w.st.Lineage == "" {
-		w.st.Lineage = p.Lineage
-	}
-	steps := p.Steps()
 	par := e.Parallelism
 	if par <= 0 {
 		par = 10
 	}
-	sem := make(chan struct{}, par)
-	done := map[string]chan struct{}{}
-	ok := map[string]bool{}
-	var okMu sync.Mutex
+	w := &walk{e: e, st: st.DeepCopy(), res: &Result{}, plan: p,
+		sem: make(chan struct{}, par), done: map[string]chan struct{}{}, ok: map[string]bool{}}
+	if w.st.Lineage == "" {
+		w.st.Lineage = p.Lineage
+	}
+	steps := p.Steps()
+	sem, done := w.sem, w.done
 	for _, s := range steps {
 		done[s.ID] = make(chan struct{})
 	}
@@ -113,10 +119,7 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 				if ch, found := done[d]; found {
 					<-ch
 				}
-				okMu.Lock()
-				depOK := ok[d]
-				okMu.Unlock()
-				if !depOK {
+				if !w.succeeded(d) {
 					w.record(&w.res.Skipped, s.ID)
 					return
 				}
@@ -138,10 +141,11 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 				w.mu.Unlock()
 				return
 			}
-			defer func() { <-sem }()
+			sl := &slot{sem: sem, held: true}
+			defer sl.release()
 			start := time.Now()
 			e.emit(Event{Type: ApplyStart, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, ID: s.Change.PriorID})
-			id, err := w.run(ctx, s)
+			id, err := w.run(context.WithValue(ctx, slotKey{}, sl), s)
 			if err != nil {
 				e.emit(Event{Type: ApplyErrored, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, Elapsed: time.Since(start), Err: err})
 				errMu.Lock()
@@ -151,9 +155,9 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 				return
 			}
 			e.emit(Event{Type: ApplyComplete, Address: s.Change.Address, Op: s.Op, Action: s.Change.Action, ID: id, Elapsed: time.Since(start)})
-			okMu.Lock()
-			ok[s.ID] = true
-			okMu.Unlock()
+			w.mu.Lock()
+			w.ok[s.ID] = true
+			w.mu.Unlock()
 			w.record(&w.res.Done, s.ID)
 		}()
 	}
@@ -189,10 +193,68 @@ func (e *Executor) emit(ev Event) {
 
 // walk is the state of one Apply.
 type walk struct {
-	e   *Executor
-	mu  sync.Mutex // guards st and res
-	st  *state.State
-	res *Result
+	e    *Executor
+	plan *planner.Plan
+	sem  chan struct{}            // one token per running step
+	done map[string]chan struct{} // closed when a step has finished; read-only once Apply starts
+	mu   sync.Mutex               // guards st, res and ok
+	st   *state.State
+	res  *Result
+	ok   map[string]bool // steps that succeeded
+}
+
+// succeeded reports whether the step with the given ID finished without
+// error.
+func (w *walk) succeeded(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ok[id]
+}
+
+// slot is a running step's token in the parallelism semaphore. A step
+// that waits on another step gives its token back while it waits, so
+// that a small -parallelism cannot deadlock the walk.
+type slot struct {
+	sem  chan struct{}
+	held bool
+}
+
+type slotKey struct{}
+
+func (s *slot) release() {
+	if s.held {
+		s.held = false
+		<-s.sem
+	}
+}
+
+// acquire takes a token again; it fails only when ctx ends first.
+func (s *slot) acquire(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// idle runs wait with the step's token given back, and takes it again
+// before returning.
+func idle(ctx context.Context, wait func() error) error {
+	sl, _ := ctx.Value(slotKey{}).(*slot)
+	if sl == nil {
+		return wait()
+	}
+	sl.release()
+	err := wait()
+	if aerr := sl.acquire(ctx); err == nil {
+		err = aerr
+	}
+	return err
 }
 
 func (w *walk) record(list *[]string, id string) {

@@ -166,6 +166,10 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 		return "", fmt.Errorf("%s: %w", c.Address, err)
 	}
 	spec.HostKey = hostPriv
+	baked := w.bakedImage(ctx, p, c)
+	if baked != "" {
+		spec.BaseImage = baked
+	}
 	obj, err := p.Create(ctx, w.resource(c, spec))
 	if err != nil {
 		return "", fmt.Errorf("%s: create: %w", c.Address, err)
@@ -173,6 +177,9 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	attrs := merged(c.After, obj)
 	attrs["host_key"] = hostPub
 	attrs["created_at"] = time.Now().UTC().Format(time.RFC3339)
+	if baked != "" {
+		attrs["started_from"] = baked
+	}
 	rec := &state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Index: c.Index, Provider: c.Provider,
 		ID: obj.ID, Attributes: attrs, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
 	// Record the object before waiting for it, so that a crash from here
@@ -180,7 +187,7 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
 		return obj.ID, fmt.Errorf("%s: %w", c.Address, err)
 	}
-	if err := w.connect(ctx, c, rec); err != nil {
+	if err := w.bringUp(ctx, p, c, rec, baked == ""); err != nil {
 		rec.Status = state.StatusTainted
 		if serr := w.save(func(st *state.State) { st.Set(rec) }); serr != nil {
 			err = errors.Join(err, serr)
@@ -195,16 +202,17 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	return obj.ID, nil
 }
 
-// connect waits until the node answers SSH with its pinned host key.
-func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resource) error {
+// connect waits until the node answers SSH with its pinned host key and
+// returns the connection; the caller closes it.
+func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resource) (*cluster.Client, error) {
 	w.phase(c, "connecting")
 	signer, err := PoolSigner(w.e.Keys, c.Pool)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.Address, err)
+		return nil, fmt.Errorf("%s: %w", c.Address, err)
 	}
 	ep, err := NodeEndpoint(rec, signer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	timeout := w.e.SSHTimeout
 	if timeout == 0 {
@@ -214,9 +222,9 @@ func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resour
 	defer cancel()
 	cl, err := cluster.WaitDial(cctx, ep, 20*time.Millisecond)
 	if err != nil {
-		return fmt.Errorf("%s: connect: %w", c.Address, err)
+		return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
 	}
-	return cl.Close()
+	return cl, nil
 }
 
 func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {
@@ -234,12 +242,14 @@ func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.
 		return cur.ID, fmt.Errorf("%s: update: %w", c.Address, err)
 	}
 	attrs := merged(c.After, nobj)
-	for _, k := range []string{"host_key", "created_at"} {
-		attrs[k] = cur.Attributes[k]
+	for _, k := range []string{"host_key", "created_at", "started_from"} {
+		if v, ok := cur.Attributes[k]; ok {
+			attrs[k] = v
+		}
 	}
 	cur.Attributes = attrs
 	cur.ID = nobj.ID
-	if err := w.connect(ctx, c, cur); err != nil {
+	if err := w.bringUp(ctx, p, c, cur, false); err != nil {
 		return cur.ID, err
 	}
 	cur.Status = state.StatusReady

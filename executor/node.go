@@ -1,0 +1,363 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/skyward-sh/skyward/agent"
+	"github.com/skyward-sh/skyward/cluster"
+	"github.com/skyward-sh/skyward/planner"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/state"
+)
+
+// joinTimeout bounds the wait for a node's agent to join the head.
+const joinTimeout = 2 * time.Minute
+
+// bringUp takes a node that exists on its provider through the phases the
+// pipeline shares across providers: connecting (SSH with the pinned host
+// key), bootstrapping (agent binary, then the image recipe), starting (the
+// agent daemon) and joining (the head accepted it). bake says whether node
+// 0 may be snapshotted for its recipe after the bootstrap.
+func (w *walk) bringUp(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) error {
+	cl, err := w.connect(ctx, c, rec)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	w.phase(c, "bootstrapping")
+	newBinary := false
+	if w.e.AgentBinary != "" {
+		if newBinary, err = cluster.EnsureAgent(ctx, cl, w.e.AgentBinary); err != nil {
+			return err
+		}
+	}
+	err = cluster.Bootstrap(ctx, cl, w.recipe(c), func(ev cluster.PhaseEvent) {
+		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
+			Phase: "bootstrapping", Bootstrap: &ev})
+	})
+	if err != nil {
+		return err
+	}
+	if bake && *c.Index == 0 {
+		w.bake(ctx, p, c, rec, cl)
+	}
+
+	w.phase(c, "starting")
+	token, err := w.e.Keys.Read(poolTokenName(c.Pool))
+	if err != nil {
+		return fmt.Errorf("%s: pool token: %w", c.Address, err)
+	}
+	head, err := w.headAddr(ctx, c, rec)
+	if err != nil {
+		return err
+	}
+	cfg := cluster.AgentConfig{
+		Pool:        c.Pool,
+		Node:        *c.Index,
+		NumNodes:    w.poolSize(c.Pool),
+		HeadAddr:    head,
+		ClusterPort: agent.ClusterPort,
+		ControlAddr: agent.ControlAddr,
+		Token:       string(token),
+		Concurrency: int(num(c.After, "concurrency")),
+		Env:         stringMap(c.After["env"]),
+	}
+	if err := cluster.StartAgent(ctx, cl, cfg, newBinary); err != nil {
+		return err
+	}
+
+	w.phase(c, "joining")
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	headFailed := w.headFailed(c)
+	if headFailed != nil {
+		go func() {
+			select {
+			case <-headFailed:
+				cancel()
+			case <-jctx.Done():
+			}
+		}()
+	}
+	if _, err := cluster.WaitJoined(jctx, cl); err != nil {
+		select {
+		case <-headFailed:
+			return w.headErr(c, providers.NodeAddress(c.Pool, 0))
+		default:
+		}
+		return fmt.Errorf("%s: join %s: %w", c.Address, head, err)
+	}
+	return nil
+}
+
+// recipe is the bootstrap recipe of a node's image, from its desired
+// attributes.
+func (w *walk) recipe(c *planner.Change) cluster.Recipe {
+	return cluster.Recipe{
+		Env:      stringMap(c.After["env"]),
+		Apt:      stringList(c.After["apt"]),
+		Pip:      stringList(c.After["pip"]),
+		Setup:    stringList(c.After["setup"]),
+		Includes: stringList(c.After["includes"]),
+		Excludes: stringList(c.After["excludes"]),
+		Dir:      w.e.ConfigDir,
+	}
+}
+
+// bakeKey identifies what a prebaked image holds: the base image and the
+// recipe's apt and pip (with the contents of local pip files).
+func bakeKey(after map[string]any) string {
+	b, _ := json.Marshal([]any{after["base_image"], after["apt"], after["pip"], after["pip_files_hash"]})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// hasPackages reports whether a node's recipe installs anything worth
+// baking.
+func hasPackages(after map[string]any) bool {
+	return len(stringList(after["apt"])) > 0 || len(stringList(after["pip"])) > 0
+}
+
+// bakedImage returns the prebaked image for the node's recipe, or "".
+func (w *walk) bakedImage(ctx context.Context, p providers.Provider, c *planner.Change) string {
+	b, ok := p.(providers.Baker)
+	if !ok || !hasPackages(c.After) {
+		return ""
+	}
+	img, found, err := b.BakedImage(ctx, bakeKey(c.After))
+	if err != nil || !found {
+		return ""
+	}
+	return img
+}
+
+// bake snapshots node 0 after its bootstrap so that later nodes with the
+// same recipe skip apt and pip. The node's private host key is moved
+// aside while the snapshot is taken, so that no image holds it. A failure
+// only costs the speed-up, so it is reported and not returned.
+func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, cl *cluster.Client) {
+	b, ok := p.(providers.Baker)
+	if !ok || !hasPackages(c.After) {
+		return
+	}
+	key := bakeKey(c.After)
+	if _, found, err := b.BakedImage(ctx, key); err != nil || found {
+		return
+	}
+	const hostKey = "/opt/skyward/ssh_host_ed25519_key"
+	report := func(err error) {
+		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
+			Phase: "bootstrapping", Detail: fmt.Sprintf("prebake skipped: %v", err)})
+	}
+	if _, err := cl.Output(ctx, cl.Sudo("mv "+hostKey+" "+hostKey+".baking")); err != nil {
+		report(err)
+		return
+	}
+	defer cl.Output(context.WithoutCancel(ctx), cl.Sudo("mv "+hostKey+".baking "+hostKey))
+	base, _ := c.After["base_image"].(string)
+	obj := providers.Object{Kind: providers.KindNode, Address: rec.Address, ID: rec.ID, Lineage: w.st.Lineage}
+	img, err := b.Bake(ctx, obj, key, base)
+	if err != nil {
+		report(err)
+		return
+	}
+	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
+		Phase: "bootstrapping", Detail: "prebaked as " + img})
+}
+
+// headAddr is the private address of node 0 of the node's pool. When this
+// apply creates node 0, wait (without holding a parallelism slot) until
+// its new record is in the state, and fail if its step fails.
+func (w *walk) headAddr(ctx context.Context, c *planner.Change, rec *state.Resource) (string, error) {
+	if *c.Index == 0 {
+		if ip, _ := rec.Attributes["private_ip"].(string); ip != "" {
+			return ip, nil
+		}
+		return "", fmt.Errorf("%s: the provider reported no private address", c.Address)
+	}
+	head := providers.NodeAddress(c.Pool, 0)
+	hc := w.plan.Change(head)
+	creating := w.plans(head)
+	usable := func() string {
+		r := w.get(head)
+		if r == nil || (creating && r.ID == hc.PriorID) {
+			return ""
+		}
+		ip, _ := r.Attributes["private_ip"].(string)
+		return ip
+	}
+	if ip := usable(); ip != "" {
+		return ip, nil
+	}
+	if !creating {
+		return "", fmt.Errorf("%s: the head %s has no private address in the state", c.Address, head)
+	}
+	headDone := w.done[string(planner.OpCreate)+" "+head]
+	var ip string
+	err := idle(ctx, func() error {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if ip = usable(); ip != "" {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s: waiting for the head %s: %w", c.Address, head, ctx.Err())
+			case <-headDone:
+				if ip = usable(); ip != "" {
+					return nil
+				}
+				return w.headErr(c, head)
+			case <-t.C:
+			}
+		}
+	})
+	return ip, err
+}
+
+// headErr says why a node cannot join a head this apply did not bring up.
+func (w *walk) headErr(c *planner.Change, head string) error {
+	w.mu.Lock()
+	failed := slices.Contains(w.res.Failed, string(planner.OpCreate)+" "+head)
+	w.mu.Unlock()
+	if failed {
+		return fmt.Errorf("%s: the head %s failed", c.Address, head)
+	}
+	return fmt.Errorf("%s: the head %s was not created", c.Address, head)
+}
+
+// headFailed returns a channel closed when this apply's create step of
+// the node's head has finished without success; nil when the apply does
+// not create the head or the node is the head.
+func (w *walk) headFailed(c *planner.Change) <-chan struct{} {
+	head := providers.NodeAddress(c.Pool, 0)
+	if *c.Index == 0 || !w.plans(head) {
+		return nil
+	}
+	id := string(planner.OpCreate) + " " + head
+	done := w.done[id]
+	if done == nil {
+		return nil
+	}
+	ch := make(chan struct{})
+	go func() {
+		<-done
+		if !w.succeeded(id) {
+			close(ch)
+		}
+	}()
+	return ch
+}
+
+// plans reports whether the plan being applied creates addr.
+func (w *walk) plans(addr string) bool {
+	c := w.plan.Change(addr)
+	return c != nil && (c.Action == planner.Create || c.Action == planner.DeleteThenCreate)
+}
+
+// poolSize is the number of nodes the pool has once the plan is applied.
+func (w *walk) poolSize(pool string) int {
+	n := 0
+	for _, c := range w.plan.Changes {
+		if c.Pool == pool && c.Index != nil && c.After != nil {
+			n++
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.st.Resources {
+		if r.Pool == pool && r.Index != nil && w.plan.Change(r.Address) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// CheckAgents asks the agent of every ready node in st whether it runs,
+// over SSH, a few nodes at a time, and returns the addresses of nodes whose
+// agent is down or that cannot be reached.
+func CheckAgents(ctx context.Context, st *state.State, keys *state.Keys) map[string]error {
+	out := map[string]error{}
+	type result struct {
+		addr string
+		err  error
+	}
+	var nodes []*state.Resource
+	for _, r := range st.Resources {
+		if r.Type == string(providers.KindNode) && r.Status == state.StatusReady && r.Attributes["running"] != false {
+			nodes = append(nodes, r)
+		}
+	}
+	results := make(chan result, len(nodes))
+	sem := make(chan struct{}, 10)
+	for _, r := range nodes {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results <- result{r.Address, checkAgent(ctx, r, keys)}
+		}()
+	}
+	for range nodes {
+		if res := <-results; res.err != nil {
+			out[res.addr] = res.err
+		}
+	}
+	return out
+}
+
+func checkAgent(ctx context.Context, r *state.Resource, keys *state.Keys) error {
+	signer, err := PoolSigner(keys, r.Pool)
+	if err != nil {
+		return err
+	}
+	ep, err := NodeEndpoint(r, signer)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := cluster.Dial(cctx, ep)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = cluster.AgentStatus(cctx, cl)
+	return err
+}
+
+// IsAgentDown reports whether CheckAgents' error says the agent is down
+// (rather than the node being unreachable).
+func IsAgentDown(err error) bool { return errors.Is(err, cluster.ErrAgentDown) }
+
+func num(m map[string]any, k string) float64 { f, _ := m[k].(float64); return f }
+
+func stringList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func stringMap(v any) map[string]string {
+	m, _ := v.(map[string]any)
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		if s, ok := e.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
