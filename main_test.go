@@ -59,6 +59,10 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testdata, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !docker && os.Getenv("CI") != "" {
 		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
 	}
@@ -71,6 +75,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("SKYWARD_VAR_base_image", image)
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("TESTDATA", testdata)
 			for _, k := range []string{"DOCKER_HOST", "PATH"} {
 				if v := os.Getenv(k); v != "" {
 					env.Setenv(k, v)
@@ -113,6 +118,9 @@ func lineageOf(dir string) string {
 // optionally, an address) label.
 func dockerIDs(kind, lineage, addr string) ([]string, error) {
 	args := []string{kind, "ls", "-q", "--filter", "label=skyward.lineage=" + lineage}
+	if kind == "image" {
+		args = []string{"images", "-q", "--filter", "label=skyward.lineage=" + lineage}
+	}
 	if kind == "container" {
 		args = append(args, "-a")
 	}
@@ -143,6 +151,9 @@ func sweep(dir string) {
 		if ids, _ := dockerIDs("network", lin, ""); len(ids) > 0 {
 			exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
 		}
+		if ids, _ := dockerIDs("image", lin, ""); len(ids) > 0 {
+			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+		}
 		return filepath.SkipDir
 	})
 }
@@ -150,8 +161,8 @@ func sweep(dir string) {
 // objects KIND N: the working directory's lineage has N containers or
 // networks.
 func cmdObjects(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 || (args[0] != "container" && args[0] != "network") {
-		ts.Fatalf("usage: objects container|network N")
+	if len(args) != 2 || (args[0] != "container" && args[0] != "network" && args[0] != "image") {
+		ts.Fatalf("usage: objects container|network|image N")
 	}
 	want, err := strconv.Atoi(args[1])
 	ts.Check(err)

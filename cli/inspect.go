@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/skyward-sh/skyward/executor"
 	"github.com/skyward-sh/skyward/planner"
 	"github.com/skyward-sh/skyward/state"
 )
@@ -122,7 +124,7 @@ func formatAttr(v any) string {
 	case nil:
 		return "null"
 	}
-	b, _ := jsonMarshal(v)
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
@@ -264,14 +266,28 @@ func runStatus(m *Meta, args []string) error {
 		ID        string `json:"id"`
 		PrivateIP string `json:"private_ip"`
 		SSH       string `json:"ssh"`
+		Agent     string `json:"agent,omitempty"`
 		Age       string `json:"age,omitempty"`
 	}
 	var out []nodeStatus
+	down := executor.CheckAgents(m.Ctx, st, m.keys())
 	for _, r := range st.Resources {
 		s := func(k string) string { v, _ := r.Attributes[k].(string); return v }
 		ns := nodeStatus{Address: r.Address, Pool: r.Pool, Index: r.Index, Phase: string(r.Status), ID: r.ID, PrivateIP: s("private_ip")}
 		if s("ssh_host") != "" {
 			ns.SSH = fmt.Sprintf("%s@%s:%s", s("ssh_user"), s("ssh_host"), s("ssh_port"))
+		}
+		if r.Type == "node" {
+			switch err, isDown := down[r.Address]; {
+			case r.Status != state.StatusReady:
+				ns.Agent = "-"
+			case isDown && executor.IsAgentDown(err):
+				ns.Agent = "down"
+			case isDown:
+				ns.Agent = "unreachable"
+			default:
+				ns.Agent = "running"
+			}
 		}
 		if created, ok := r.Attributes["created_at"].(string); ok {
 			if t, err := time.Parse(time.RFC3339, created); err == nil {
@@ -291,9 +307,9 @@ func runStatus(m *Meta, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tPHASE\tID\tPRIVATE IP\tSSH\tAGE")
+	fmt.Fprintln(tw, "ADDRESS\tPHASE\tID\tPRIVATE IP\tSSH\tAGENT\tAGE")
 	for _, n := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Address, n.Phase, shortID(n.ID), n.PrivateIP, n.SSH, n.Age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Address, n.Phase, shortID(n.ID), n.PrivateIP, n.SSH, n.Agent, n.Age)
 	}
 	return tw.Flush()
 }
@@ -352,9 +368,9 @@ func runOutput(m *Meta, args []string) error {
 			entry := map[string]any{"sensitive": o.Sensitive}
 			if o.Value.IsWhollyKnown() {
 				b, _ := ctyjson.Marshal(o.Value, o.Value.Type())
-				entry["value"] = jsonRaw(b)
+				entry["value"] = json.RawMessage(b)
 				tb, _ := ctyjson.MarshalType(o.Value.Type())
-				entry["type"] = jsonRaw(tb)
+				entry["type"] = json.RawMessage(tb)
 			}
 			all[n] = entry
 		}

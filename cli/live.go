@@ -87,6 +87,9 @@ func (v *liveView) Event(ev executor.Event) {
 		r.status = map[planner.Op]string{planner.OpCreate: "creating", planner.OpUpdate: "updating", planner.OpDelete: "destroying"}[ev.Op]
 	case executor.NodePhase:
 		r.status = ev.Phase
+		if b := ev.Bootstrap; b != nil && b.Phase != "" {
+			r.status = "bootstrapping: " + b.Phase
+		}
 	case executor.ApplyComplete:
 		r.ended = now
 		r.id = ev.ID
@@ -129,7 +132,7 @@ func (v *liveView) frame() []string {
 		if r.id != "" {
 			id = "id=" + shortID(r.id)
 		}
-		lines = append(lines, strings.TrimRight(fmt.Sprintf("  %-*s  %s%-12s%s %8s  %s", width, r.addr, color, r.status, c.Reset, elapsed, id), " "))
+		lines = append(lines, strings.TrimRight(fmt.Sprintf("  %-*s  %s%-24s%s %8s  %s", width, r.addr, color, r.status, c.Reset, elapsed, id), " "))
 	}
 	return lines
 }

@@ -37,9 +37,9 @@ func TestLiveViewFrames(t *testing.T) {
 	v.Event(executor.Event{Type: executor.ApplyErrored, Address: "pool.dev.node[1]", Op: planner.OpCreate, Err: errors.New("boom")})
 
 	want := []string{
-		"  pool.dev          ready           300ms  id=net123456789",
-		"  pool.dev.node[0]  connecting         2s",
-		"  pool.dev.node[1]  failed             2s",
+		"  pool.dev          ready                       300ms  id=net123456789",
+		"  pool.dev.node[0]  connecting                     2s",
+		"  pool.dev.node[1]  failed                         2s",
 	}
 	if diff := cmp.Diff(want, v.frame()); diff != "" {
 		t.Errorf("frame (-want +got):\n%s", diff)

@@ -19,18 +19,28 @@ func sortedAddrs[V any](m map[string]V) []string {
 // runAgent is the hidden `skyward agent` command that runs on nodes.
 func runAgent(m *Meta, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("agent: missing subcommand (sshd)")
+		return fmt.Errorf("agent: missing subcommand (sshd, bootstrap or serve)")
 	}
+	agent.Version = Version
 	switch args[0] {
+	case "bootstrap":
+		return exitIf(agent.RunBootstrap(args[1:], m.Stdin, m.Stdout, m.Stderr))
+	case "serve":
+		return exitIf(agent.RunServe(args[1:], m.Stderr))
 	case "sshd":
-		if code := agent.RunSSHD(args[1:], m.Stderr); code != 0 {
-			return exitCodeError{code}
-		}
-		return nil
+		return exitIf(agent.RunSSHD(args[1:], m.Stderr))
 	}
 	return fmt.Errorf("agent: unknown subcommand %q", args[0])
 }
 
 func runRun(m *Meta, args []string) error {
 	return fmt.Errorf("skyward run is not available in this build yet: tasks are checked by validate and plan but cannot be run")
+}
+
+// exitIf turns a non-zero exit code into the error that carries it.
+func exitIf(code int) error {
+	if code != 0 {
+		return exitCodeError{code}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type planFlags struct {
 	lockTimeout time.Duration
 	autoApprove bool
 	parallelism int
+	verbose     bool
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet, command string) {
@@ -46,6 +48,7 @@ func (pf *planFlags) register(fs *flag.FlagSet, command string) {
 		fs.BoolVar(&pf.destroy, "destroy", false, "")
 	case "apply":
 		fs.BoolVar(&pf.destroy, "destroy", false, "")
+		fs.BoolVar(&pf.verbose, "verbose", false, "")
 		fs.BoolVar(&pf.autoApprove, "auto-approve", false, "")
 		fs.IntVar(&pf.parallelism, "parallelism", 10, "")
 	case "destroy":
@@ -150,6 +153,11 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		for addr, err := range executor.CheckAgents(s.m.Ctx, prior, s.m.keys()) {
+			prior.Get(addr).Attributes["agent"] = planner.AgentDown
+			notes = append(notes, fmt.Sprintf("%s: the agent does not answer (%v).", addr, err))
+		}
+		sort.Strings(notes)
 	}
 	cfg := s.cfg
 	if cfg == nil {
@@ -177,7 +185,7 @@ func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Pl
 		s.close()
 		return nil, nil, nil, err
 	}
-	v := m.operationView(pf.json)
+	v := m.operationView(pf.json, pf.verbose)
 	v.Plan(p)
 	return s, p, v, nil
 }
@@ -292,7 +300,7 @@ func (m *Meta) applySaved(path string, pf *planFlags) error {
 	if s.provs, err = m.buildProviders(p.Providers); err != nil {
 		return err
 	}
-	v := m.operationView(pf.json)
+	v := m.operationView(pf.json, pf.verbose)
 	defer v.Close()
 	operation := "apply"
 	if p.Destroy {
@@ -325,6 +333,7 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 		State:       m.stateFile(),
 		Keys:        m.keys(),
 		AgentBinary: bin,
+		ConfigDir:   m.Dir,
 		Parallelism: pf.parallelism,
 		Events:      v.Event,
 		Stop:        m.Stop,

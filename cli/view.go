@@ -23,13 +23,13 @@ type operationView interface {
 	Close()
 }
 
-func (m *Meta) operationView(jsonOut bool) operationView {
+func (m *Meta) operationView(jsonOut, verbose bool) operationView {
 	if jsonOut {
-		v := &jsonView{w: m.Stdout}
+		v := &jsonView{w: m.Stdout, verbose: verbose}
 		v.emit("info", "skyward "+Version, "version", map[string]any{"skyward": Version, "ui": "1.2"})
 		return v
 	}
-	v := &humanView{m: m, w: m.Stdout, running: map[string]time.Time{}, stop: make(chan struct{})}
+	v := &humanView{m: m, w: m.Stdout, running: map[string]time.Time{}, stop: make(chan struct{}), verbose: verbose}
 	if isTerminal(m.Stdout) {
 		return newLiveView(v)
 	}
@@ -41,6 +41,7 @@ func (m *Meta) operationView(jsonOut bool) operationView {
 
 type humanView struct {
 	m       *Meta
+	verbose bool
 	w       io.Writer
 	mu      sync.Mutex
 	running map[string]time.Time // "op addr" -> start
@@ -71,7 +72,7 @@ func (v *humanView) Event(ev executor.Event) {
 	switch ev.Type {
 	case executor.ApplyStart:
 		v.running[key] = time.Now()
-		if ev.ID != "" {
+		if ev.ID != "" && ev.Op != planner.OpCreate {
 			fmt.Fprintf(v.w, "%s: %s... [id=%s]\n", ev.Address, ing, shortID(ev.ID))
 		} else {
 			fmt.Fprintf(v.w, "%s: %s...\n", ev.Address, ing)
@@ -86,7 +87,18 @@ func (v *humanView) Event(ev executor.Event) {
 	case executor.ApplyErrored:
 		delete(v.running, key)
 	case executor.NodePhase:
-		if ev.Phase != "creating" {
+		switch b := ev.Bootstrap; {
+		case ev.Detail != "":
+			fmt.Fprintf(v.w, "%s: %s\n", ev.Address, ev.Detail)
+		case b != nil && b.Status == "" && v.verbose:
+			fmt.Fprintf(v.w, "%s: %s: %s\n", ev.Address, b.Phase, b.Line)
+		case b != nil && b.Status == "started":
+			fmt.Fprintf(v.w, "%s: bootstrapping: %s...\n", ev.Address, b.Phase)
+		case b != nil && b.Status == "completed":
+			fmt.Fprintf(v.w, "%s: bootstrapping: %s complete after %s\n", ev.Address, b.Phase, round(b.Duration))
+		case b != nil && b.Status == "skipped" && v.verbose:
+			fmt.Fprintf(v.w, "%s: bootstrapping: %s unchanged, skipped\n", ev.Address, b.Phase)
+		case b == nil && ev.Phase != "creating" && ev.Phase != "bootstrapping":
 			fmt.Fprintf(v.w, "%s: %s\n", ev.Address, ev.Phase)
 		}
 	}
@@ -133,6 +145,9 @@ func (v *humanView) Error(err error) {
 func (v *humanView) Close() { v.once.Do(func() { close(v.stop) }) }
 
 func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
 	if d < 10*time.Second {
 		return d.Round(100 * time.Millisecond)
 	}
@@ -149,8 +164,9 @@ func shortID(id string) string {
 // ---- JSON lines, after Terraform's machine-readable UI ----
 
 type jsonView struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu      sync.Mutex
+	w       io.Writer
+	verbose bool
 }
 
 func (v *jsonView) emit(level, msg, typ string, fields map[string]any) {
@@ -231,7 +247,33 @@ func (v *jsonView) Event(ev executor.Event) {
 		v.emit("error", fmt.Sprintf("%s: %s errored after %s", ev.Address, strings.TrimSuffix(done, " complete"), round(ev.Elapsed)), "apply_errored", map[string]any{"hook": hook})
 	case executor.NodePhase:
 		hook["phase"] = ev.Phase
-		v.emit("info", fmt.Sprintf("%s: %s", ev.Address, ev.Phase), "node_phase", map[string]any{"hook": hook, "phase": ev.Phase})
+		fields := map[string]any{"hook": hook, "phase": ev.Phase}
+		msg := fmt.Sprintf("%s: %s", ev.Address, ev.Phase)
+		if b := ev.Bootstrap; b != nil {
+			if b.Status == "" && !v.verbose {
+				return
+			}
+			bs := map[string]any{"phase": b.Phase}
+			if b.Status != "" {
+				bs["status"] = b.Status
+				msg += fmt.Sprintf(": %s %s", b.Phase, b.Status)
+			} else {
+				bs["stream"], bs["line"] = b.Stream, b.Line
+				msg += fmt.Sprintf(": %s: %s", b.Phase, b.Line)
+			}
+			if b.Duration > 0 {
+				bs["duration_ms"] = b.Duration.Milliseconds()
+			}
+			if b.Status == "failed" {
+				bs["exit_code"] = b.ExitCode
+			}
+			fields["bootstrap"] = bs
+		}
+		if ev.Detail != "" {
+			fields["detail"] = ev.Detail
+			msg += ": " + ev.Detail
+		}
+		v.emit("info", msg, "node_phase", fields)
 	}
 }
 
