@@ -19,7 +19,7 @@ set -x
 "$skyward" apply -auto-approve
 "$skyward" status
 for i in 0 1 2; do
-  "$skyward" ssh "dev/$i" -- 'echo "Hello from $(hostname)"'
+  "$skyward" ssh "dev/$i" -- 'echo "$(cat /tmp/ready) on $(hostname)"'
 done
 "$skyward" output head
 "$skyward" destroy -auto-approve

@@ -25,7 +25,15 @@ provider "container" {
   image = var.base_image
 }
 
+# What every node gets before it joins the pool: env for tasks and a setup
+# step (apt, pip and includes go here too).
+image "app" {
+  env   = { GREETING = "Hello" }
+  setup = ["echo ready > /tmp/ready"]
+}
+
 pool "dev" {
+  image     = image.app
   nodes     = var.nodes
   vcpus     = 1
   memory_gb = 1
@@ -34,7 +42,7 @@ pool "dev" {
 task "hello" {
   pool = pool.dev
   mode = "broadcast"
-  run  = "echo Hello from $(hostname)"
+  run  = "echo $GREETING from $(hostname)"
 }
 
 output "head" {
