@@ -38,15 +38,8 @@ func RunBootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("skyward agent bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	root := fs.String("root", Root, "skyward's directory on the node")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "skyward agent bootstrap: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)

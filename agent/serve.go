@@ -45,15 +45,8 @@ func RunServe(args []string, stderr io.Writer) int {
 	pidFile := fs.String("pid-file", Root+"/agent.pid", "where to write the pid")
 	detach := fs.Bool("detach", false, "run in the background, in a session of its own, logging to -log")
 	logFile := fs.String("log", Root+"/agent.log", "the log file, with -detach")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "skyward agent serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *detach {
 		if err := detachServe(*cfgPath, *pidFile, *logFile); err != nil {

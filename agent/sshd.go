@@ -174,15 +174,8 @@ func RunSSHD(args []string, stderr io.Writer) int {
 	hostKey := fs.String("host-key", DefaultHostKeyFile, "PEM file with the host's private key")
 	authKeys := fs.String("authorized-keys", DefaultAuthorizedKeysFile, "authorized_keys file with the keys allowed to log in")
 	ttl := fs.Duration("ttl", 0, "stop everything and exit after this long (0: never)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "skyward agent sshd: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	logger := log.New(stderr, "skyward-sshd: ", log.LstdFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

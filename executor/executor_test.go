@@ -14,13 +14,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/executor"
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/skytest"
 	"github.com/skyward-sh/skyward/planner"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
@@ -32,30 +31,7 @@ const applyTimeout = 5 * time.Second
 
 var errBoom = errors.New("boom")
 
-func testRegistry() *providers.Registry {
-	r := &providers.Registry{}
-	r.Register("container", providers.Factory{
-		Schema: hcldec.ObjectSpec{
-			"image":   &hcldec.AttrSpec{Name: "image", Type: cty.String},
-			"network": &hcldec.AttrSpec{Name: "network", Type: cty.String},
-		},
-		InPlace: []string{"vcpus", "memory_gb"},
-	})
-	return r
-}
 
-func testConfig(nodes int, memory float64, image string) *hclspec.Config {
-	return &hclspec.Config{
-		Dir: "/nonexistent",
-		Providers: map[string]*hclspec.Provider{
-			"container": {Type: "container", Config: cty.ObjectVal(map[string]cty.Value{
-				"image": cty.StringVal(image), "network": cty.NullVal(cty.String)})},
-		},
-		Pools: map[string]*hclspec.Pool{
-			"dev": {Name: "dev", Provider: "container", Nodes: nodes, VCPUs: 1, MemoryGB: memory, Concurrency: 1, Allocation: "on-demand"},
-		},
-	}
-}
 
 // recordingWriter counts state writes and records, per address, the
 // statuses the written states went through ("removed" once gone).
@@ -146,7 +122,7 @@ func newHarness(t *testing.T) *harness {
 // apply plans cfg against prior and applies the plan.
 func (h *harness) apply(cfg *hclspec.Config, prior *state.State, opts planner.Options) (*planner.Plan, *executor.Result, error) {
 	h.t.Helper()
-	p, err := planner.Build(cfg, prior, testRegistry(), opts)
+	p, err := planner.Build(cfg, prior, skytest.Registry(), opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -246,7 +222,7 @@ func TestApplyCreate(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			p, res, err := h.apply(testConfig(tt.nodes, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+			p, res, err := h.apply(skytest.Config(tt.nodes, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -369,7 +345,7 @@ func TestApplyParallelism(t *testing.T) {
 			h := newHarness(t)
 			h.exec.Parallelism = tt.parallelism
 			h.prov.delay["create node"] = 200 * time.Millisecond
-			p, res, err := h.apply(testConfig(6, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+			p, res, err := h.apply(skytest.Config(6, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 			if err != nil {
 				t.Errorf("Apply: %v", err)
 			}
@@ -440,7 +416,7 @@ func TestApplyFailures(t *testing.T) {
 			h := newHarness(t)
 			h.exec.SSHTimeout = time.Second
 			tt.setup(h.prov)
-			_, res, err := h.apply(testConfig(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+			_, res, err := h.apply(skytest.Config(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 			if err == nil {
 				t.Fatal("Apply succeeded, want an error")
 			}
@@ -495,7 +471,7 @@ func TestApplyHeadCreateFails(t *testing.T) {
 	h := newHarness(t)
 	h.prov.fail["create pool.dev.node[0]"] = errBoom
 	start := time.Now()
-	_, res, err := h.apply(testConfig(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+	_, res, err := h.apply(skytest.Config(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "pool.dev.node[0]: create: boom") {
 		t.Errorf("error %v, want pool.dev.node[0]'s create failure", err)
 	}
@@ -544,7 +520,7 @@ func TestApplyStop(t *testing.T) {
 					})
 				}
 			}
-			p, res, err := h.apply(testConfig(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+			p, res, err := h.apply(skytest.Config(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 			if stoppedIn == "" {
 				t.Fatal("Stop was never closed")
 			}
@@ -607,7 +583,7 @@ func TestApplyDestroy(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			cfg := testConfig(tt.nodes, 1, "img:1")
+			cfg := skytest.Config(tt.nodes, 1, "img:1")
 			prior := h.mustApply(cfg, state.New("lineage-1"))
 			h.prov.takeLog()
 			h.exec.Parallelism = tt.parallelism
@@ -653,8 +629,8 @@ func TestApplyUpdateInPlace(t *testing.T) {
 		before, after *hclspec.Config
 		wantMemory    float64
 	}{
-		"memory":           {before: testConfig(2, 1, "img:1"), after: testConfig(2, 2, "img:1"), wantMemory: 2},
-		"memory, one node": {before: testConfig(1, 1, "img:1"), after: testConfig(1, 4, "img:1"), wantMemory: 4},
+		"memory":           {before: skytest.Config(2, 1, "img:1"), after: skytest.Config(2, 2, "img:1"), wantMemory: 2},
+		"memory, one node": {before: skytest.Config(1, 1, "img:1"), after: skytest.Config(1, 4, "img:1"), wantMemory: 4},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -714,13 +690,13 @@ func TestApplyReplace(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			prior := h.mustApply(testConfig(2, 1, "img:1"), state.New("lineage-1"))
+			prior := h.mustApply(skytest.Config(2, 1, "img:1"), state.New("lineage-1"))
 			h.prov.takeLog()
 			for k, d := range tt.delay {
 				h.prov.delay[k] = d
 			}
 
-			p, res, err := h.apply(testConfig(2, 1, "img:2"), prior, planner.Options{})
+			p, res, err := h.apply(skytest.Config(2, 1, "img:2"), prior, planner.Options{})
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}

@@ -7,47 +7,17 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
-	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/internal/skytest"
 	"github.com/skyward-sh/skyward/state"
 )
-
-func testRegistry() *providers.Registry {
-	r := &providers.Registry{}
-	r.Register("container", providers.Factory{
-		Schema: hcldec.ObjectSpec{
-			"image":   &hcldec.AttrSpec{Name: "image", Type: cty.String},
-			"network": &hcldec.AttrSpec{Name: "network", Type: cty.String},
-		},
-		InPlace: []string{"vcpus", "memory_gb"},
-	})
-	r.Register("aws", providers.Factory{
-		Schema: hcldec.ObjectSpec{"region": &hcldec.AttrSpec{Name: "region", Type: cty.String}},
-	})
-	return r
-}
-
-func testConfig(nodes int, memory float64, image string) *hclspec.Config {
-	return &hclspec.Config{
-		Dir: "/nonexistent",
-		Providers: map[string]*hclspec.Provider{
-			"container": {Type: "container", Config: cty.ObjectVal(map[string]cty.Value{
-				"image": cty.StringVal(image), "network": cty.NullVal(cty.String)})},
-		},
-		Pools: map[string]*hclspec.Pool{
-			"dev": {Name: "dev", Provider: "container", Nodes: nodes, VCPUs: 1, MemoryGB: memory, Concurrency: 1, Allocation: "on-demand"},
-		},
-	}
-}
 
 // applied returns the state an apply of cfg would leave.
 func applied(t testing.TB, cfg *hclspec.Config) *state.State {
 	t.Helper()
 	st := state.New("lineage-1")
-	p, err := Build(cfg, st, testRegistry(), Options{})
+	p, err := Build(cfg, st, skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +39,7 @@ func actions(p *Plan) map[string]string {
 }
 
 func TestBuild(t *testing.T) {
-	base := testConfig(2, 1, "img:1")
+	base := skytest.Config(2, 1, "img:1")
 	tests := map[string]struct {
 		cfg     *hclspec.Config
 		prior   func(t *testing.T) *state.State
@@ -90,31 +60,31 @@ func TestBuild(t *testing.T) {
 			summary: "No changes. Your infrastructure matches the configuration.",
 		},
 		"scale up": {
-			cfg:     testConfig(3, 1, "img:1"),
+			cfg:     skytest.Config(3, 1, "img:1"),
 			prior:   func(t *testing.T) *state.State { return applied(t, base) },
 			want:    map[string]string{"pool.dev.node[2]": "create"},
 			summary: "Plan: 1 to add, 0 to change, 0 to destroy.",
 		},
 		"scale down keeps the head": {
-			cfg:     testConfig(1, 1, "img:1"),
+			cfg:     skytest.Config(1, 1, "img:1"),
 			prior:   func(t *testing.T) *state.State { return applied(t, base) },
 			want:    map[string]string{"pool.dev.node[1]": "delete"},
 			summary: "Plan: 0 to add, 0 to change, 1 to destroy.",
 		},
 		"memory in place": {
-			cfg:     testConfig(2, 2, "img:1"),
+			cfg:     skytest.Config(2, 2, "img:1"),
 			prior:   func(t *testing.T) *state.State { return applied(t, base) },
 			want:    map[string]string{"pool.dev.node[0]": "update", "pool.dev.node[1]": "update"},
 			summary: "Plan: 0 to add, 2 to change, 0 to destroy.",
 		},
 		"lifting a memory limit replaces": {
-			cfg:     testConfig(2, 0, "img:1"),
+			cfg:     skytest.Config(2, 0, "img:1"),
 			prior:   func(t *testing.T) *state.State { return applied(t, base) },
 			want:    map[string]string{"pool.dev.node[0]": "replace", "pool.dev.node[1]": "replace"},
 			summary: "Plan: 2 to add, 0 to change, 2 to destroy.",
 		},
 		"base image replaces": {
-			cfg:     testConfig(2, 1, "img:2"),
+			cfg:     skytest.Config(2, 1, "img:2"),
 			prior:   func(t *testing.T) *state.State { return applied(t, base) },
 			want:    map[string]string{"pool.dev.node[0]": "replace", "pool.dev.node[1]": "replace"},
 			summary: "Plan: 2 to add, 0 to change, 2 to destroy.",
@@ -176,7 +146,7 @@ func TestBuild(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p, err := Build(tc.cfg, tc.prior(t), testRegistry(), tc.opts)
+			p, err := Build(tc.cfg, tc.prior(t), skytest.Registry(), tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,9 +161,9 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildRecordsProviderOfRemovedPool(t *testing.T) {
-	base := testConfig(1, 1, "img:1")
+	base := skytest.Config(1, 1, "img:1")
 	st := applied(t, base)
-	p, err := Build(&hclspec.Config{}, st, testRegistry(), Options{})
+	p, err := Build(&hclspec.Config{}, st, skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +174,8 @@ func TestBuildRecordsProviderOfRemovedPool(t *testing.T) {
 }
 
 func TestRenderMarksForcedReplacement(t *testing.T) {
-	base := testConfig(1, 1, "img:1")
-	p, err := Build(testConfig(1, 2, "img:2"), applied(t, base), testRegistry(), Options{})
+	base := skytest.Config(1, 1, "img:1")
+	p, err := Build(skytest.Config(1, 2, "img:2"), applied(t, base), skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +195,7 @@ func TestRenderMarksForcedReplacement(t *testing.T) {
 }
 
 func TestSteps(t *testing.T) {
-	base := testConfig(2, 1, "img:1")
+	base := skytest.Config(2, 1, "img:1")
 	tests := map[string]struct {
 		cfg   *hclspec.Config
 		prior func(t *testing.T) *state.State
@@ -252,8 +222,8 @@ func TestSteps(t *testing.T) {
 			},
 		},
 		"replace": {
-			cfg:   testConfig(1, 1, "img:2"),
-			prior: func(t *testing.T) *state.State { return applied(t, testConfig(1, 1, "img:1")) },
+			cfg:   skytest.Config(1, 1, "img:2"),
+			prior: func(t *testing.T) *state.State { return applied(t, skytest.Config(1, 1, "img:1")) },
 			want: map[string][]string{
 				"delete pool.dev.node[0]": nil,
 				"create pool.dev.node[0]": {"delete pool.dev.node[0]"},
@@ -262,7 +232,7 @@ func TestSteps(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p, err := Build(tc.cfg, tc.prior(t), testRegistry(), tc.opts)
+			p, err := Build(tc.cfg, tc.prior(t), skytest.Registry(), tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +278,7 @@ func TestParseAddress(t *testing.T) {
 func TestPlanFileStale(t *testing.T) {
 	st := state.New("lin")
 	st.Serial = 4
-	p, err := Build(testConfig(1, 1, "i"), st, testRegistry(), Options{})
+	p, err := Build(skytest.Config(1, 1, "i"), st, skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +303,8 @@ func TestPlanFileStale(t *testing.T) {
 }
 
 func TestShowJSONActions(t *testing.T) {
-	base := testConfig(1, 1, "img:1")
-	p, err := Build(testConfig(1, 1, "img:2"), applied(t, base), testRegistry(), Options{})
+	base := skytest.Config(1, 1, "img:1")
+	p, err := Build(skytest.Config(1, 1, "img:2"), applied(t, base), skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

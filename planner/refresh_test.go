@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skyward-sh/skyward/internal/skytest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
 )
@@ -49,7 +50,7 @@ func objectsOf(st *state.State) []providers.Object {
 }
 
 func TestRefresh(t *testing.T) {
-	cfg := testConfig(3, 1, "img")
+	cfg := skytest.Config(3, 1, "img")
 	tests := map[string]struct {
 		mutate func(objs []providers.Object) []providers.Object
 		want   map[string]string
@@ -94,7 +95,7 @@ func TestRefresh(t *testing.T) {
 			if n := mp.reads.Load(); n != 0 {
 				t.Errorf("Read called %d times, want 0", n)
 			}
-			p, err := Build(cfg, ref, testRegistry(), Options{})
+			p, err := Build(cfg, ref, skytest.Registry(), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +107,7 @@ func TestRefresh(t *testing.T) {
 }
 
 func TestRefreshAdoptsConfiguredOrphan(t *testing.T) {
-	cfg := testConfig(2, 1, "img")
+	cfg := skytest.Config(2, 1, "img")
 	st := applied(t, cfg)
 	objs := objectsOf(st)
 	// The state lost node 1 (a crash between create and state write),
@@ -120,7 +121,7 @@ func TestRefreshAdoptsConfiguredOrphan(t *testing.T) {
 	if len(notes) != 1 {
 		t.Errorf("notes = %q, want one adoption note", notes)
 	}
-	p, err := Build(cfg, ref, testRegistry(), Options{})
+	p, err := Build(cfg, ref, skytest.Registry(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +136,11 @@ func TestRefreshAdoptsConfiguredOrphan(t *testing.T) {
 // BenchmarkNoChangePlan1000 measures refresh and plan against a state of
 // 1,000 nodes that matches the config (target: under 1s an operation).
 func BenchmarkNoChangePlan1000(b *testing.B) {
-	cfg := testConfig(1000, 1, "img")
+	cfg := skytest.Config(1000, 1, "img")
 	st := applied(b, cfg)
 	mp := &memProvider{objs: objectsOf(st)}
 	provs := map[string]providers.Provider{"container": mp}
-	reg := testRegistry()
+	reg := skytest.Registry()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ref, _, err := Refresh(context.Background(), st, provs)
