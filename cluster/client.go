@@ -75,6 +75,7 @@ type Client struct {
 	ep        Endpoint
 	conn      *ssh.Client
 	done      chan struct{}
+	lost      chan struct{} // closed when the connection has ended
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -226,8 +227,12 @@ func dial(ctx context.Context, ep Endpoint, record bool) (*Client, string, error
 		return fail(context.Cause(ctx))
 	}
 	_ = nc.SetDeadline(time.Time{})
-	c := &Client{ep: ep, conn: ssh.NewClient(sc, chans, reqs), done: make(chan struct{})}
+	c := &Client{ep: ep, conn: ssh.NewClient(sc, chans, reqs), done: make(chan struct{}), lost: make(chan struct{})}
 	go c.keepalive()
+	go func() {
+		c.conn.Wait()
+		close(c.lost)
+	}()
 	return c, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(presented))), nil
 }
 
@@ -276,6 +281,23 @@ func (c *Client) keepalive() {
 			c.conn.Close()
 			return
 		}
+	}
+}
+
+// Lost reports whether the connection has ended without Close: the node
+// went away or the network dropped it. Work that failed on a lost
+// connection may be retried on a new one.
+func (c *Client) Lost() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
 	}
 }
 

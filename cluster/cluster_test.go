@@ -484,3 +484,50 @@ func TestUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestLost drops a connection on the way to the node: Lost turns true. A
+// connection ended by Close is not lost.
+func TestLost(t *testing.T) {
+	n := startNode(t, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	proxied := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", net.JoinHostPort(n.ep.Host, strconv.Itoa(n.ep.Port)))
+		if err != nil {
+			c.Close()
+			return
+		}
+		go io.Copy(up, c)
+		go io.Copy(c, up)
+		proxied <- c
+	}()
+	ep := n.ep
+	ep.Port = ln.Addr().(*net.TCPAddr).Port
+	c := dial(t, ep)
+	if c.Lost() {
+		t.Fatal("Lost is true on a new connection")
+	}
+	(<-proxied).Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.Lost() {
+		if time.Now().After(deadline) {
+			t.Fatal("Lost is still false 5s after the connection dropped")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	closed := dial(t, n.ep)
+	closed.Close()
+	time.Sleep(50 * time.Millisecond)
+	if closed.Lost() {
+		t.Error("Lost is true after Close")
+	}
+}

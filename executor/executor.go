@@ -68,6 +68,10 @@ type Executor struct {
 	Stop <-chan struct{}
 	// SSHTimeout bounds the wait for a new node's SSH server (default 90s).
 	SSHTimeout time.Duration
+	// ReconnectDelay is the first wait before reconnecting to a node
+	// whose SSH connection dropped; it doubles on each retry (default
+	// 500ms).
+	ReconnectDelay time.Duration
 	// ConfigDir is the directory image includes and local pip paths are
 	// relative to.
 	ConfigDir string

@@ -31,8 +31,6 @@ const applyTimeout = 5 * time.Second
 
 var errBoom = errors.New("boom")
 
-
-
 // recordingWriter counts state writes and records, per address, the
 // statuses the written states went through ("removed" once gone).
 type recordingWriter struct {
@@ -89,6 +87,13 @@ func (l *phaseLog) event(ev executor.Event) {
 	}
 }
 
+// of returns the phases addr went through.
+func (l *phaseLog) of(addr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.phases[addr])
+}
+
 type harness struct {
 	t      *testing.T
 	prov   *fakeProvider
@@ -110,11 +115,12 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.writes = &recordingWriter{w: h.file, last: map[string]string{}, history: map[string][]string{}}
 	h.exec = &executor.Executor{
-		Providers:  map[string]providers.Provider{"container": h.prov},
-		State:      h.writes,
-		Keys:       h.keys,
-		Events:     h.phases.event,
-		SSHTimeout: 3 * time.Second,
+		Providers:      map[string]providers.Provider{"container": h.prov},
+		State:          h.writes,
+		Keys:           h.keys,
+		Events:         h.phases.event,
+		SSHTimeout:     3 * time.Second,
+		ReconnectDelay: 10 * time.Millisecond,
 	}
 	return h
 }
@@ -357,6 +363,41 @@ func TestApplyParallelism(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestApplyReconnects drops a node's SSH connections during its bootstrap:
+// the node is reconnected and brought up from the start, up to a bound.
+func TestApplyReconnects(t *testing.T) {
+	t.Parallel()
+	t.Run("twice", func(t *testing.T) {
+		h := newHarness(t)
+		h.prov.dropBootstrap["pool.dev.node[1]"] = 2
+		_, res, err := h.apply(skytest.Config(2, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		want := []string{"creating", "connecting", "bootstrapping", "connecting", "bootstrapping", "connecting", "bootstrapping", "starting", "joining", "ready"}
+		if diff := cmp.Diff(want, h.phases.of("pool.dev.node[1]")); diff != "" {
+			t.Errorf("phases of pool.dev.node[1] (-want +got):\n%s", diff)
+		}
+		if got := statuses(res.State)["pool.dev.node[1]"]; got != "ready" {
+			t.Errorf("pool.dev.node[1] is %q, want ready", got)
+		}
+	})
+	t.Run("too often", func(t *testing.T) {
+		h := newHarness(t)
+		h.prov.dropBootstrap["pool.dev.node[1]"] = 100
+		_, res, err := h.apply(skytest.Config(2, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+		if err == nil || !strings.Contains(err.Error(), "pool.dev.node[1]: bootstrap: ") {
+			t.Fatalf("Apply: %v, want pool.dev.node[1]'s bootstrap error", err)
+		}
+		if n := strings.Count(strings.Join(h.phases.of("pool.dev.node[1]"), " "), "connecting"); n != 4 {
+			t.Errorf("connected %d times, want 4 (1 + 3 reconnects)", n)
+		}
+		if got := statuses(res.State)["pool.dev.node[1]"]; got != "tainted" {
+			t.Errorf("pool.dev.node[1] is %q, want tainted", got)
+		}
+	})
 }
 
 func TestApplyFailures(t *testing.T) {

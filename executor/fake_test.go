@@ -50,6 +50,9 @@ type fakeProvider struct {
 	badPort map[string]bool
 	// badBootstrap names the nodes whose bootstrap fails.
 	badBootstrap map[string]bool
+	// dropBootstrap holds, by address, how many times a node's bootstrap
+	// drops every SSH connection to the node instead of running.
+	dropBootstrap map[string]int
 	// onBegin, if set, is called as each call begins (op, address).
 	onBegin func(op, addr string)
 
@@ -73,7 +76,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 	p := &fakeProvider{
 		t: t, user: u.Username,
 		delay: map[string]time.Duration{}, fail: map[string]error{},
-		badPort: map[string]bool{}, badBootstrap: map[string]bool{},
+		badPort: map[string]bool{}, badBootstrap: map[string]bool{}, dropBootstrap: map[string]int{},
 		nodes: map[string]*fakeNode{}, all: map[string]*fakeNode{},
 		resources: map[string]providers.Resource{},
 	}
@@ -137,7 +140,7 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	p.seq++
 	seq := p.seq
 	p.resources[r.Address] = r
-	badPort, badBoot := p.badPort[r.Address], p.badBootstrap[r.Address]
+	badPort, badBoot, drops := p.badPort[r.Address], p.badBootstrap[r.Address], p.dropBootstrap[r.Address]
 	p.mu.Unlock()
 
 	obj = providers.Object{Kind: r.Kind, Address: r.Address, Lineage: r.Lineage, Running: true}
@@ -149,7 +152,7 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	if r.Node == nil {
 		return providers.Object{}, errors.New("fake: node without a NodeSpec")
 	}
-	n, err := startFakeNode(r.Node, badBoot)
+	n, err := startFakeNode(r.Node, badBoot, drops)
 	if err != nil {
 		return providers.Object{}, fmt.Errorf("fake: start node: %w", err)
 	}
@@ -276,6 +279,7 @@ type fakeNode struct {
 	attrs    map[string]string // guarded by the fakeProvider's mu
 
 	mu      sync.Mutex
+	drops   int // bootstraps left that drop the connections
 	agentUp bool
 	conns   map[net.Conn]bool
 	closed  bool
@@ -283,7 +287,7 @@ type fakeNode struct {
 	once    sync.Once
 }
 
-func startFakeNode(spec *providers.NodeSpec, failBoot bool) (*fakeNode, error) {
+func startFakeNode(spec *providers.NodeSpec, failBoot bool, drops int) (*fakeNode, error) {
 	signer, err := ssh.ParsePrivateKey(spec.HostKey)
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
@@ -306,7 +310,7 @@ func startFakeNode(spec *providers.NodeSpec, failBoot bool) (*fakeNode, error) {
 		return nil, err
 	}
 	n := &fakeNode{
-		ln: ln, conf: conf, fs: sftp.InMemHandler(), failBoot: failBoot,
+		ln: ln, conf: conf, fs: sftp.InMemHandler(), failBoot: failBoot, drops: drops,
 		hostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
 		conns:   map[net.Conn]bool{},
 	}
@@ -350,6 +354,21 @@ func (n *fakeNode) close() {
 		n.ln.Close()
 		n.wg.Wait()
 	})
+}
+
+// drop closes every connection to the node, as a network failure would,
+// if drops are left; it reports whether it did.
+func (n *fakeNode) drop() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.drops == 0 {
+		return false
+	}
+	n.drops--
+	for c := range n.conns {
+		c.Close()
+	}
+	return true
 }
 
 func (n *fakeNode) isClosed() bool {
@@ -455,6 +474,9 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 		}
 		return 0
 	case strings.Contains(cmd, "agent bootstrap"):
+		if n.drop() {
+			return 255
+		}
 		io.Copy(io.Discard, ch) // the recipe's tar stream
 		if n.failBoot {
 			fmt.Fprintln(ch, `{"type":"phase","phase":"setup","status":"started"}`)

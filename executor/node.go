@@ -25,13 +25,61 @@ const joinTimeout = 2 * time.Minute
 // key), bootstrapping (agent binary, then the image recipe), starting (the
 // agent daemon) and joining (the head accepted it). bake says whether node
 // 0 may be snapshotted for its recipe after the bootstrap.
+//
+// Every step is idempotent, so when the SSH connection drops the node is
+// reconnected (with a backoff, up to reconnects times) and brought up
+// again from the start.
 func (w *walk) bringUp(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) error {
+	for attempt := 0; ; attempt++ {
+		lost, err := w.bringUpOnce(ctx, p, c, rec, bake)
+		if err == nil || !lost || attempt == reconnects || ctx.Err() != nil {
+			return err
+		}
+		delay := w.e.reconnectDelay() << attempt
+		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action, Phase: "connecting",
+			Detail: fmt.Sprintf("connection lost (%v); reconnecting in %s", err, delay)})
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// reconnects bounds how often a node whose SSH connection dropped is
+// reconnected during one bring-up.
+const reconnects = 3
+
+func (e *Executor) reconnectDelay() time.Duration {
+	if e.ReconnectDelay > 0 {
+		return e.ReconnectDelay
+	}
+	return 500 * time.Millisecond
+}
+
+// bringUpOnce is one attempt of bringUp; lost reports whether it failed
+// because the SSH connection ended.
+func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) (lost bool, err error) {
 	cl, err := w.connect(ctx, c, rec)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer cl.Close()
+	err = w.bringUpOn(ctx, cl, p, c, rec, bake)
+	// The connection's end is noticed a moment after the call that failed
+	// on it.
+	for i := 0; err != nil && i < 10; i++ {
+		if cl.Lost() {
+			return true, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false, err
+}
 
+// bringUpOn runs bringUp's steps after connecting, over cl.
+func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) error {
+	var err error
 	w.phase(c, "bootstrapping")
 	newBinary := false
 	if w.e.AgentBinary != "" {
