@@ -1,6 +1,9 @@
 package agent
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Paths and addresses shared by the agent and the controller; see
 // docs/node-protocol.md.
@@ -82,4 +85,35 @@ type Recipe struct {
 	Pip      []string          `json:"pip"`
 	Setup    []string          `json:"setup"`
 	Includes bool              `json:"includes"`
+}
+
+// ExecRequest is the body of POST /v1/exec: one execution of a task
+// (docs/node-protocol.md).
+type ExecRequest struct {
+	ID     string `json:"id"`
+	Task   string `json:"task"`
+	Script string `json:"script,omitempty"` // run with /bin/sh -c
+	// Argv is run as is; exclusive with Script.
+	Argv []string          `json:"argv,omitempty"`
+	Env  map[string]string `json:"env,omitempty"`
+	// Shard is this node's items, a JSON array, written to the file named
+	// by SKYWARD_SHARD_FILE; nil means no shard.
+	Shard     json.RawMessage `json:"shard,omitempty"`
+	TimeoutMS int64           `json:"timeout_ms,omitempty"`
+}
+
+// ExecLine is one JSON line of the POST /v1/exec answer.
+type ExecLine struct {
+	Type string `json:"type"` // started, output, exit
+	// started
+	PID int `json:"pid,omitempty"`
+	// output
+	Stream string `json:"stream,omitempty"` // stdout or stderr
+	Line   string `json:"line,omitempty"`
+	// exit
+	ExitCode   int     `json:"exit_code"`
+	DurationMS int64   `json:"duration_ms,omitempty"`
+	Result     *string `json:"result,omitempty"`
+	TimedOut   bool    `json:"timed_out,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }

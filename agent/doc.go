@@ -2,8 +2,9 @@
 // (ServeSSH, RunSSHD) that is a container node's PID 1 and the only way the
 // controller reaches the node; the bootstrap (RunBootstrap) that brings a
 // node's image up to its recipe; and the agent daemon (RunServe, Daemon)
-// that reports the node's status and forms the cluster (the head and the
-// workers that join it). docs/node-protocol.md is their contract with the
+// that reports the node's status, forms the cluster (the head and the
+// workers that join it) and runs task executions (POST /v1/exec, exec.go),
+// each in a process group that dies with its controller's request. docs/node-protocol.md is their contract with the
 // controller; api.go holds the types and constants both sides share.
 //
 // The server speaks the subset of SSH that skyward needs: public-key

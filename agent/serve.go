@@ -109,10 +109,11 @@ func Serve(ctx context.Context, cfg Config, logf func(format string, args ...any
 	return d.Run(ctx)
 }
 
-// Daemon is one node's agent: the control API on the loopback address of
-// Config.ControlAddr, on the head (node 0) the cluster API on
-// 0.0.0.0:ClusterPort, and on a worker the join loop that gets it (and keeps
-// it) into the head's members. Its methods are safe for concurrent use.
+// Daemon is one node's agent: the control API (status and task executions)
+// on the loopback address of Config.ControlAddr, on the head (node 0) the
+// cluster API on 0.0.0.0:ClusterPort, and on a worker the join loop that
+// gets it (and keeps it) into the head's members. Its methods are safe for
+// concurrent use.
 type Daemon struct {
 	cfg     Config
 	logf    func(format string, args ...any)
@@ -120,11 +121,19 @@ type Daemon struct {
 	control net.Listener
 	cluster net.Listener // head only
 
+	// root is skyward's directory on the node, Root; tests set another
+	// before Run.
+	root string
+
 	mu      sync.Mutex
 	joined  bool
 	members map[int]Member // head only
 	refused map[string]bool
 	ran     bool
+	execs   map[string]bool // ids of the running executions
+	closing bool            // Run is stopping: no execution starts
+	// execWG counts the running executions; see beginExec.
+	execWG sync.WaitGroup
 }
 
 // NewDaemon checks cfg and opens the daemon's listeners; Run serves them.
@@ -154,7 +163,7 @@ func NewDaemon(cfg Config, logf func(format string, args ...any)) (*Daemon, erro
 	case cfg.Node != 0 && cfg.HeadAddr == "":
 		return nil, errors.New("config: no head address")
 	}
-	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), refused: map[string]bool{}}
+	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), root: Root, refused: map[string]bool{}, execs: map[string]bool{}}
 	if d.control, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
 		return nil, fmt.Errorf("control API: %w", err)
 	}
@@ -188,8 +197,9 @@ func (d *Daemon) Close() {
 	}
 }
 
-// Run serves until ctx is done, then closes the listeners, waits for its
-// goroutines and returns nil; it returns an error when a listener fails.
+// Run serves until ctx is done, then kills the running executions, closes
+// the listeners, waits for its goroutines and returns nil; it returns an
+// error when a listener fails.
 // It may be called once.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
@@ -202,7 +212,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	control := http.NewServeMux()
 	control.HandleFunc("GET /v1/status", d.serveStatus)
-	servers := map[*http.Server]net.Listener{newHTTPServer(control): d.control}
+	control.HandleFunc("POST /v1/exec", d.serveExec)
+	controlSrv := newHTTPServer(control)
+	// An execution runs until its request's context ends, and Shutdown
+	// waits for handlers without cancelling them: Run cancels the control
+	// API's requests itself.
+	requests, cancelRequests := context.WithCancelCause(context.Background())
+	defer cancelRequests(nil)
+	controlSrv.BaseContext = func(net.Listener) context.Context { return requests }
+	servers := map[*http.Server]net.Listener{controlSrv: d.control}
 	if d.cluster != nil {
 		cluster := http.NewServeMux()
 		cluster.HandleFunc("POST /v1/join", d.serveJoin)
@@ -240,6 +258,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	cancel()
+	// Executions first: their process groups must be gone when Run
+	// returns, and Shutdown would give up on their handlers after 2s.
+	d.stopExecutions(cancelRequests)
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer scancel()
 	for srv := range servers {
@@ -287,20 +308,31 @@ type joinRequest struct {
 	Addr string `json:"addr"`
 }
 
-func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
+// checkToken reports whether r carries the pool's token. When it does not,
+// it answers 401 and logs the first refusal of what (a join, an execution)
+// from each host.
+func (d *Daemon) checkToken(w http.ResponseWriter, r *http.Request, what string) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(d.cfg.Token)) != 1 {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		d.mu.Lock()
-		first := !d.refused[host] && len(d.refused) < 1000
-		if first {
-			d.refused[host] = true
-		}
-		d.mu.Unlock()
-		if first { // a refused worker retries up to once a second
-			d.logf("refused a join from %s: missing or wrong token", host)
-		}
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
+	if ok && subtle.ConstantTimeCompare([]byte(token), []byte(d.cfg.Token)) == 1 {
+		return true
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	key := what + " from " + host
+	d.mu.Lock()
+	first := !d.refused[key] && len(d.refused) < 1000
+	if first {
+		d.refused[key] = true
+	}
+	d.mu.Unlock()
+	if first { // a refused worker retries up to once a second
+		d.logf("refused %s: missing or wrong token", key)
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token"})
+	return false
+}
+
+func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
+	if !d.checkToken(w, r, "a join") {
 		return
 	}
 	var req joinRequest
