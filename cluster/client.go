@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,10 +73,13 @@ func (ep Endpoint) name() string {
 // several goroutines at once; each Run, Output, Shell or Upload uses a
 // session (channel) of its own.
 type Client struct {
-	ep        Endpoint
-	conn      *ssh.Client
-	done      chan struct{}
-	lost      chan struct{} // closed when the connection has ended
+	ep   Endpoint
+	conn *ssh.Client
+	done chan struct{}
+	lost chan struct{} // closed when the connection has ended
+
+	agentOnce sync.Once
+	agentHTTP *http.Client // see agentClient
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -99,9 +99,9 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	}
 
 	w.phase(c, "starting")
-	token, err := w.e.Keys.Read(poolTokenName(c.Pool))
+	token, err := PoolToken(w.e.Keys, c.Pool)
 	if err != nil {
-		return fmt.Errorf("%s: pool token: %w", c.Address, err)
+		return fmt.Errorf("%s: %w", c.Address, err)
 	}
 	head, err := w.headAddr(ctx, c, rec)
 	if err != nil {
@@ -114,7 +114,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		HeadAddr:    head,
 		ClusterPort: agent.ClusterPort,
 		ControlAddr: agent.ControlAddr,
-		Token:       string(token),
+		Token:       token,
 		Concurrency: int(num(c.After, "concurrency")),
 		Env:         stringMap(c.After["env"]),
 	}

@@ -25,6 +25,15 @@ func hostKeyName(pool string, i int) string {
 	return fmt.Sprintf("%s/node-%d/ssh_host_ed25519_key", pool, i)
 }
 
+// PoolToken loads the pool's secret token, which its agents ask for.
+func PoolToken(keys *state.Keys, pool string) (string, error) {
+	b, err := keys.Read(poolTokenName(pool))
+	if err != nil {
+		return "", fmt.Errorf("pool %q: read token: %w", pool, err)
+	}
+	return string(b), nil
+}
+
 // PoolSigner loads the SSH key the controller uses for a pool's nodes.
 func PoolSigner(keys *state.Keys, pool string) (ssh.Signer, error) {
 	b, err := keys.Read(poolKeyName(pool))
