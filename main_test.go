@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +100,8 @@ func TestScripts(t *testing.T) {
 			"node-inspect": cmdNodeInspect,
 			"wait-objects": cmdWaitObjects,
 			"wait-file":    cmdWaitFile,
+			"node-wait":    cmdNodeWait,
+			"kill-node":    cmdKillNode,
 		},
 	})
 }
@@ -193,16 +196,46 @@ func cmdWaitObjects(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("timed out waiting for %d %ss", want, args[0])
 }
 
-// wait-file PATH: wait (up to 60s) until PATH exists.
+// wait-file PATH [REGEXP]: wait (up to 60s) until PATH exists and, with
+// REGEXP, until its content matches it.
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: wait-file PATH [REGEXP]")
+	}
+	var re *regexp.Regexp
+	if len(args) == 2 {
+		re = regexp.MustCompile(args[1])
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && (re == nil || re.Match(b)) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ts.Fatalf("timed out waiting for %s", args[0])
+	ts.Fatalf("timed out waiting for %s", strings.Join(args, " "))
+}
+
+// node-wait ADDRESS PATH: wait (up to 60s) until PATH exists in a node's
+// container.
+func cmdNodeWait(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: node-wait ADDRESS PATH")
+	}
+	id := nodeContainer(ts, args[0])
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if exec.Command("docker", "exec", id, "test", "-e", args[1]).Run() == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for %s on %s", args[1], args[0])
+}
+
+// kill-node ADDRESS: kill a node's container, as a crashed machine.
+func cmdKillNode(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(exec.Command("docker", "kill", nodeContainer(ts, args[0])).Run())
 }
 
 // rm-node ADDRESS: remove a node's container by hand.

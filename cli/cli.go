@@ -157,7 +157,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			for range sigs {
 				n++
 				if n == 1 {
-					fmt.Fprintln(stderr, "\nInterrupt received. Finishing the steps under way and saving the state; interrupt again to exit at once.")
+					msg := "Interrupt received. Finishing the steps under way and saving the state; interrupt again to exit at once."
+					if name == "run" {
+						msg = "Interrupt received. Cancelling the executions on the nodes."
+					}
+					fmt.Fprintln(stderr, "\n"+msg)
 					close(stop)
 					continue
 				}

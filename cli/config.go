@@ -63,8 +63,7 @@ func runValidate(m *Meta, args []string) error {
 	fs := newFlagSet("validate")
 	jsonOut := fs.Bool("json", false, "")
 	var vars varFlags
-	fs.Var(&vars.vars, "var", "")
-	fs.Var(&vars.files, "var-file", "")
+	vars.register(fs)
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}

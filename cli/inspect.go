@@ -131,8 +131,7 @@ func formatAttr(v any) string {
 func runGraph(m *Meta, args []string) error {
 	fs := newFlagSet("graph")
 	var vars varFlags
-	fs.Var(&vars.vars, "var", "")
-	fs.Var(&vars.files, "var-file", "")
+	vars.register(fs)
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -319,8 +318,7 @@ func runOutput(m *Meta, args []string) error {
 	jsonOut := fs.Bool("json", false, "")
 	raw := fs.Bool("raw", false, "")
 	var vars varFlags
-	fs.Var(&vars.vars, "var", "")
-	fs.Var(&vars.files, "var-file", "")
+	vars.register(fs)
 	pos, _, err := parseArgs(fs, args)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,12 +30,8 @@ type varFlags struct {
 	vars, files stringList
 }
 
-func (v *varFlags) register(fs interface {
-	Var(value interface {
-		String() string
-		Set(string) error
-	}, name, usage string)
-}) {
+// register adds -var and -var-file to fs.
+func (v *varFlags) register(fs *flag.FlagSet) {
 	fs.Var(&v.vars, "var", "")
 	fs.Var(&v.files, "var-file", "")
 }

@@ -33,10 +33,6 @@ func runAgent(m *Meta, args []string) error {
 	return fmt.Errorf("agent: unknown subcommand %q", args[0])
 }
 
-func runRun(m *Meta, args []string) error {
-	return fmt.Errorf("skyward run is not available in this build yet: tasks are checked by validate and plan but cannot be run")
-}
-
 // exitIf turns a non-zero exit code into the error that carries it.
 func exitIf(code int) error {
 	if code != 0 {

@@ -38,8 +38,7 @@ func (pf *planFlags) register(fs *flag.FlagSet, command string) {
 	fs.BoolVar(&pf.refresh, "refresh", true, "")
 	fs.Var(&pf.replace, "replace", "")
 	fs.Var(&pf.target, "target", "")
-	fs.Var(&pf.vars.vars, "var", "")
-	fs.Var(&pf.vars.files, "var-file", "")
+	pf.vars.register(fs)
 	fs.DurationVar(&pf.lockTimeout, "lock-timeout", 0, "")
 	fs.BoolVar(&pf.detailed, "detailed-exitcode", false, "")
 	switch command {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: apply the local example pool, reach every node over SSH,
-# show its state, then destroy it, in a scratch directory.
+# make demo: apply the local example pool, show its state, run its tasks,
+# reach a node over SSH, then destroy it, in a scratch directory.
 set -euo pipefail
 skyward=${1:?usage: demo.sh SKYWARD_BINARY BASE_IMAGE}
 image=${2:?usage: demo.sh SKYWARD_BINARY BASE_IMAGE}
@@ -18,8 +18,8 @@ set -x
 "$skyward" plan
 "$skyward" apply -auto-approve
 "$skyward" status
-for i in 0 1 2; do
-  "$skyward" ssh "dev/$i" -- 'echo "$(cat /tmp/ready) on $(hostname)"'
-done
+"$skyward" run hello check_env node_info shard_sum
+"$skyward" run shard_sum -json
+"$skyward" ssh dev/1 -- 'echo "$(cat /tmp/ready) on $(hostname)"'
 "$skyward" output head
 "$skyward" destroy -auto-approve

@@ -2,6 +2,7 @@
 # runs, on your laptop. Switch `provider` to a cloud when you are ready.
 #
 #   skyward apply -var base_image=<a local image>
+#   skyward run hello node_info shard_sum
 #   skyward ssh dev/1 -- hostname
 #   skyward destroy
 
@@ -26,9 +27,9 @@ provider "container" {
 }
 
 # What every node gets before it joins the pool: env for tasks and a setup
-# step (apt, pip and includes go here too).
+# step (apt, pip and includes go here too; see image.sky.hcl).
 image "app" {
-  env   = { GREETING = "Hello" }
+  env   = { MY_VAR = "it works" }
   setup = ["echo ready > /tmp/ready"]
 }
 
@@ -39,10 +40,37 @@ pool "dev" {
   memory_gb = 1
 }
 
+# skyward run hello: every node says hello, in node order.
 task "hello" {
   pool = pool.dev
   mode = "broadcast"
-  run  = "echo $GREETING from $(hostname)"
+  run  = "echo Hello from $(hostname)"
+}
+
+# skyward run check_env: the image's env reaches tasks; the result is
+# "it works".
+task "check_env" {
+  pool = pool.dev
+  run  = "echo \"$MY_VAR\" > $SKYWARD_RESULT_FILE"
+}
+
+# skyward run node_info: each node reports where it stands in the pool.
+task "node_info" {
+  pool = pool.dev
+  mode = "broadcast"
+  run  = <<-EOT
+    printf '{"node": %s, "total_nodes": %s, "is_head": %s}' \
+      "$SKYWARD_NODE" "$SKYWARD_NUM_NODES" "$SKYWARD_IS_HEAD" > "$SKYWARD_RESULT_FILE"
+  EOT
+}
+
+# skyward run shard_sum: node i gets the items i, i+N, i+2N, ... of
+# range(100) and sums them; the partial sums add up to 4950.
+task "shard_sum" {
+  pool  = pool.dev
+  mode  = "broadcast"
+  shard = range(100)
+  run   = "tr -d '[] ' < $SKYWARD_SHARD_FILE | tr ',' '\\n' | awk '{ s += $1 } END { print s + 0 }' > $SKYWARD_RESULT_FILE"
 }
 
 output "head" {
