@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -172,4 +173,119 @@ func benchApply(b *testing.B, image, cfg string, check func(out string)) {
 	b.ReportMetric(floor.Seconds()/float64(b.N), "floor-s")
 	b.ReportMetric(apply.Seconds()/float64(b.N), "apply-s")
 	b.ReportMetric(apply.Seconds()/floor.Seconds(), "x-floor")
+}
+
+// applyPool applies cfg in a new directory for a benchmark and destroys it
+// when the benchmark ends.
+func applyPool(b *testing.B, cfg string) string {
+	dir := b.TempDir()
+	writeConfig(b, dir, cfg)
+	skyward(b, dir, "apply", "-auto-approve")
+	b.Cleanup(func() { skyward(b, dir, "destroy", "-auto-approve") })
+	return dir
+}
+
+// poolContainers returns the ids of the containers of the state in dir.
+func poolContainers(b *testing.B, dir string) []string {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, ".skyward", "state.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st struct{ Lineage string }
+	if err := json.Unmarshal(data, &st); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=skyward.lineage="+st.Lineage).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.Fields(string(out))
+}
+
+// BenchmarkRunBroadcast runs a trivial broadcast task on a ready 3-node
+// pool with `skyward run` as a fresh process, against the floor of running
+// the same command with `docker exec` on the 3 containers in parallel,
+// measured in the same iteration. Target: x-floor <= 1.5.
+func BenchmarkRunBroadcast(b *testing.B) {
+	image := benchEnv(b)
+	dir := applyPool(b, fmt.Sprintf(`provider "container" {
+  image = %q
+}
+
+pool "bench" {
+  nodes = 3
+}
+
+task "hello" {
+  pool = pool.bench
+  mode = "broadcast"
+  run  = "echo hello"
+}
+`, image))
+	ids := poolContainers(b, dir)
+	if len(ids) != 3 {
+		b.Fatalf("%d containers, want 3", len(ids))
+	}
+	bin := os.Getenv("SKYWARD_AGENT_BINARY")
+	var floor, run time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if out, err := exec.Command("docker", "exec", id, "sh", "-c", "echo hello").CombinedOutput(); err != nil {
+					b.Errorf("docker exec: %v\n%s", err, out)
+				}
+			}()
+		}
+		wg.Wait()
+		floor += time.Since(start)
+		b.StartTimer()
+		start = time.Now()
+		if out, err := exec.Command(bin, "-chdir="+dir, "run", "hello").CombinedOutput(); err != nil {
+			b.Fatalf("skyward run: %v\n%s", err, out)
+		}
+		run += time.Since(start)
+	}
+	b.ReportMetric(floor.Seconds()/float64(b.N), "floor-s")
+	b.ReportMetric(run.Seconds()/float64(b.N), "run-s")
+	b.ReportMetric(run.Seconds()/floor.Seconds(), "x-floor")
+}
+
+// BenchmarkRunCount1000 runs 1000 executions of `true` (count = 1000) on a
+// ready 3-node pool with 4 slots a node, end to end. Target: at least 300
+// executions a second.
+func BenchmarkRunCount1000(b *testing.B) {
+	image := benchEnv(b)
+	dir := applyPool(b, fmt.Sprintf(`provider "container" {
+  image = %q
+}
+
+pool "bench" {
+  nodes       = 3
+  concurrency = 4
+}
+
+task "many" {
+  pool  = pool.bench
+  count = 1000
+  run   = "true"
+}
+`, image))
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out := skyward(b, dir, "run", "many", "-json")
+		total += time.Since(start)
+		if !strings.Contains(out, `"ok": true`) {
+			b.Fatalf("run failed:\n%.2000s", out)
+		}
+	}
+	b.ReportMetric(1000*float64(b.N)/total.Seconds(), "execs/s")
 }
