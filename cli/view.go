@@ -145,6 +145,9 @@ func (v *humanView) Error(err error) {
 func (v *humanView) Close() { v.once.Do(func() { close(v.stop) }) }
 
 func round(d time.Duration) time.Duration {
+	if d < 100*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
 	if d < time.Second {
 		return d.Round(10 * time.Millisecond)
 	}
