@@ -15,7 +15,8 @@ import (
 )
 
 // ErrLost is wrapped by Exec when the execution's outcome is unknown
-// because the node or the connection to it went away.
+// because the node or the connection to it went away, or the node's agent
+// does not answer (then ErrAgentDown is wrapped too).
 var ErrLost = errors.New("lost with its node")
 
 // ExecExit is how an execution ended on its node.
@@ -51,7 +52,7 @@ func Exec(ctx context.Context, c *Client, token string, req agent.ExecRequest, o
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: %w (%v)", name, ErrLost, err)
+		return fmt.Errorf("%s: %w (%w)", name, ErrLost, err)
 	}
 	resp, err := c.agentClient().Do(hreq)
 	if err != nil {
@@ -96,7 +97,11 @@ func (c *Client) agentClient() *http.Client {
 	c.agentOnce.Do(func() {
 		c.agentHTTP = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return c.conn.Dial("tcp", addr)
+				conn, err := c.conn.Dial("tcp", addr)
+				if err != nil {
+					return nil, fmt.Errorf("%w (skyward apply restarts it): %v", ErrAgentDown, err)
+				}
+				return conn, nil
 			},
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     time.Minute,
