@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -280,7 +278,7 @@ func (d *Daemon) runExec(ctx context.Context, req *ExecRequest, out *execWriter)
 	var wg sync.WaitGroup
 	for i, stream := range []string{"stdout", "stderr"} {
 		wg.Go(func() {
-			readLines(pipes[i], maxExecLine, func(line string) {
+			ReadLines(pipes[i], maxExecLine, func(line string) {
 				out.write(ExecLine{Type: "output", Stream: stream, Line: line})
 			})
 		})
@@ -497,31 +495,6 @@ func exitCode(ws syscall.WaitStatus) int {
 		return ee.code
 	}
 	return 0
-}
-
-// readLines calls emit with each line that r holds, without its "\n" or
-// "\r\n", until r ends or fails; a last line without a newline counts. A
-// line longer than limit bytes is cut to its first limit bytes, the rest
-// dropped.
-func readLines(r io.Reader, limit int, emit func(line string)) {
-	br := bufio.NewReaderSize(r, min(limit, 64<<10))
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		complete := err == nil
-		if complete {
-			chunk = chunk[:len(chunk)-1]
-		}
-		line = append(line, chunk[:min(len(chunk), limit-len(line))]...)
-		ended := err != nil && !errors.Is(err, bufio.ErrBufferFull)
-		if complete || (ended && len(line) > 0) {
-			emit(string(bytes.TrimSuffix(line, []byte("\r"))))
-			line = line[:0]
-		}
-		if ended {
-			return
-		}
-	}
 }
 
 // readResult returns the first maxExecResult bytes of the result file at

@@ -853,7 +853,7 @@ func TestReadLines(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var got []string
-			readLines(strings.NewReader(tc.in), limit, func(l string) { got = append(got, l) })
+			ReadLines(strings.NewReader(tc.in), limit, func(l string) { got = append(got, l) })
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
@@ -865,7 +865,7 @@ func TestReadLines(t *testing.T) {
 func TestReadLinesFailure(t *testing.T) {
 	var got []string
 	r := io.MultiReader(strings.NewReader("a\nb"), errReader{errors.New("boom")})
-	readLines(r, 10, func(l string) { got = append(got, l) })
+	ReadLines(r, 10, func(l string) { got = append(got, l) })
 	if diff := cmp.Diff([]string{"a", "b"}, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}

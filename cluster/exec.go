@@ -65,9 +65,9 @@ func Exec(ctx context.Context, c *Client, token string, req agent.ExecRequest, o
 	}
 	var exit *ExecExit
 	var bad error
-	eachLine(resp.Body, maxLine+4096, func(b []byte) {
+	agent.ReadLines(resp.Body, maxLine+4096, func(line string) {
 		var l agent.ExecLine
-		if err := json.Unmarshal(b, &l); err != nil {
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			bad = fmt.Errorf("%s: exec: bad line from the agent: %v", name, err)
 			return
 		}

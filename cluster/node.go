@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
@@ -193,10 +192,10 @@ func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)
 	var failed *PhaseError
 	go func() {
 		defer close(done)
-		eachLine(outR, maxLine, func(line []byte) {
+		agent.ReadLines(outR, maxLine, func(line string) {
 			var l agent.PhaseLine
-			if err := json.Unmarshal(line, &l); err != nil {
-				l = agent.PhaseLine{Type: "output", Stream: "stdout", Line: string(line)}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				l = agent.PhaseLine{Type: "output", Stream: "stdout", Line: line}
 			}
 			ev := PhaseEvent{Phase: l.Phase, Status: l.Status, Stream: l.Stream, Line: l.Line, ExitCode: l.ExitCode,
 				Duration: time.Duration(l.DurationMS) * time.Millisecond, Error: l.Error}
@@ -237,29 +236,6 @@ func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)
 // maxLine bounds one line of bootstrap output; the rest of a longer line
 // is dropped.
 const maxLine = 1 << 20
-
-// eachLine calls fn with every line r yields, without its newline, cut to
-// max bytes, until r ends.
-func eachLine(r io.Reader, max int, fn func([]byte)) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if len(line) < max {
-			line = append(line, chunk[:min(len(chunk), max-len(line))]...)
-		}
-		if err != nil {
-			if len(line) > 0 {
-				fn(line)
-			}
-			return
-		}
-		if !isPrefix {
-			fn(line)
-			line = line[:0]
-		}
-	}
-}
 
 // bootstrapFiles is what a bootstrap sends: the recipe as the node sees it
 // and the local trees behind it.
