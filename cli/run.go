@@ -292,10 +292,6 @@ func (m *Meta) runTask(ctx context.Context, cfg *hclspec.Config, st *state.State
 // dialWorkers connects to every node of the pool at once. A node that
 // cannot be reached is a worker with Err set: nothing runs there.
 func (m *Meta) dialWorkers(ctx context.Context, pool *hclspec.Pool, nodes []*state.Resource) ([]*cluster.Worker, error) {
-	signer, err := executor.PoolSigner(m.keys(), pool.Name)
-	if err != nil {
-		return nil, err
-	}
 	token, err := executor.PoolToken(m.keys(), pool.Name)
 	if err != nil {
 		return nil, err
@@ -307,16 +303,10 @@ func (m *Meta) dialWorkers(ctx context.Context, pool *hclspec.Pool, nodes []*sta
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ep, err := executor.NodeEndpoint(r, signer)
-			if err != nil {
-				workers[i].Err = err
-				return
-			}
 			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
-			if workers[i].Client, err = cluster.Dial(dctx, ep); err != nil {
-				workers[i].Err = err
-			}
+			cl, err := executor.DialNode(dctx, m.keys(), r)
+			workers[i].Client, workers[i].Err = cl, err
 		}()
 	}
 	wg.Wait()

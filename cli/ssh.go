@@ -32,15 +32,7 @@ func runSSH(m *Meta, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w; run skyward apply first", err)
 	}
-	signer, err := executor.PoolSigner(m.keys(), r.Pool)
-	if err != nil {
-		return err
-	}
-	ep, err := executor.NodeEndpoint(r, signer)
-	if err != nil {
-		return err
-	}
-	cl, err := cluster.Dial(m.Ctx, ep)
+	cl, err := executor.DialNode(m.Ctx, m.keys(), r)
 	if err != nil {
 		return err
 	}

@@ -363,17 +363,9 @@ func CheckAgents(ctx context.Context, st *state.State, keys *state.Keys) map[str
 }
 
 func checkAgent(ctx context.Context, r *state.Resource, keys *state.Keys) error {
-	signer, err := PoolSigner(keys, r.Pool)
-	if err != nil {
-		return err
-	}
-	ep, err := NodeEndpoint(r, signer)
-	if err != nil {
-		return err
-	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cl, err := cluster.Dial(cctx, ep)
+	cl, err := DialNode(cctx, keys, r)
 	if err != nil {
 		return err
 	}

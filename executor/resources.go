@@ -47,6 +47,20 @@ func PoolSigner(keys *state.Keys, pool string) (ssh.Signer, error) {
 	return s, nil
 }
 
+// DialNode connects to a node recorded in state with its pool's key,
+// verifying its pinned host key; ctx bounds the connection attempt.
+func DialNode(ctx context.Context, keys *state.Keys, r *state.Resource) (*cluster.Client, error) {
+	signer, err := PoolSigner(keys, r.Pool)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := NodeEndpoint(r, signer)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Dial(ctx, ep)
+}
+
 // NodeEndpoint is how the controller reaches a node recorded in state.
 func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error) {
 	str := func(k string) string { s, _ := r.Attributes[k].(string); return s }
