@@ -3,7 +3,6 @@ package cli
 import (
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -220,9 +219,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-// isNotExist reports whether err says a file is missing.
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 // relativeDiags names files relative to the working directory, as
 // Terraform does ("on main.sky.hcl line 2").
