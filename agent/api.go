@@ -40,6 +40,10 @@ type Config struct {
 	Concurrency int               `json:"concurrency"`
 	Env         map[string]string `json:"env"`
 	NodeIPs     []string          `json:"node_ips,omitempty"`
+	// TTL, when set ("12s", "2h"), is the node's hard lifetime from its
+	// boot (the start of its PID 1): the agent shuts the node down then,
+	// even with no controller left. A node started again gets a new one.
+	TTL string `json:"ttl,omitempty"`
 }
 
 // Member is one node the head knows.

@@ -248,6 +248,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.joinLoop(ctx)
 		}()
 	}
+	if ttl, _ := time.ParseDuration(d.cfg.TTL); ttl > 0 {
+		end := bootTime().Add(ttl)
+		t := time.AfterFunc(time.Until(end), func() {
+			d.logf("ttl of %s ended at %s; shutting the node down", ttl, end.Format(time.RFC3339))
+			if err := powerOff(); err != nil {
+				d.logf("shut down: %v", err)
+			}
+		})
+		defer t.Stop()
+	}
 	d.logf("pool %s node %d/%d (%s), version %s: control API on %s", d.cfg.Pool, d.cfg.Node, d.cfg.NumNodes, role, Version, d.control.Addr())
 	if d.cluster != nil {
 		d.logf("cluster API on %s", d.cluster.Addr())

@@ -43,7 +43,7 @@ func runInit(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
-	provs, err := m.buildProviders(providerConfigs(cfg, st))
+	provs, err := m.buildProviders(m.providerConfigs(cfg, st), cfg)
 	if err != nil {
 		return err
 	}

@@ -264,17 +264,29 @@ func runStatus(m *Meta, args []string) error {
 		Phase     string `json:"phase"`
 		ID        string `json:"id"`
 		PrivateIP string `json:"private_ip"`
+		PublicIP  string `json:"public_ip,omitempty"`
 		SSH       string `json:"ssh"`
-		Agent     string `json:"agent,omitempty"`
-		Age       string `json:"age,omitempty"`
+		SSHHost   string `json:"ssh_host,omitempty"`
+		SSHPort   int    `json:"ssh_port,omitempty"`
+		SSHUser   string `json:"ssh_user,omitempty"`
+		// HostKey says how the pinned host key became known: "installed"
+		// (by the provider, before the node existed) or "first-contact".
+		HostKey string `json:"host_key,omitempty"`
+		Agent   string `json:"agent,omitempty"`
+		Age     string `json:"age,omitempty"`
 	}
 	var out []nodeStatus
 	down := executor.CheckAgents(m.Ctx, st, m.keys())
 	for _, r := range st.Resources {
 		s := func(k string) string { v, _ := r.Attributes[k].(string); return v }
-		ns := nodeStatus{Address: r.Address, Pool: r.Pool, Index: r.Index, Phase: string(r.Status), ID: r.ID, PrivateIP: s("private_ip")}
+		ns := nodeStatus{Address: r.Address, Pool: r.Pool, Index: r.Index, Phase: string(r.Status), ID: r.ID,
+			PrivateIP: s("private_ip"), PublicIP: s("public_ip"), SSHHost: s("ssh_host"), SSHUser: s("ssh_user")}
+		fmt.Sscanf(s("ssh_port"), "%d", &ns.SSHPort)
 		if s("ssh_host") != "" {
 			ns.SSH = fmt.Sprintf("%s@%s:%s", s("ssh_user"), s("ssh_host"), s("ssh_port"))
+		}
+		if r.Type == "node" {
+			ns.HostKey = executor.HostKeySource(r)
 		}
 		if r.Type == "node" {
 			switch err, isDown := down[r.Address]; {
@@ -306,9 +318,9 @@ func runStatus(m *Meta, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tPHASE\tID\tPRIVATE IP\tSSH\tAGENT\tAGE")
+	fmt.Fprintln(tw, "ADDRESS\tPHASE\tID\tPRIVATE IP\tPUBLIC IP\tSSH\tHOST KEY\tAGENT\tAGE")
 	for _, n := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Address, n.Phase, shortID(n.ID), n.PrivateIP, n.SSH, n.Agent, n.Age)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Address, n.Phase, shortID(n.ID), dash(n.PrivateIP), dash(n.PublicIP), dash(n.SSH), dash(n.HostKey), dash(n.Agent), n.Age)
 	}
 	return tw.Flush()
 }
@@ -407,4 +419,12 @@ func ctyString(v cty.Value) string {
 		return v.GoString()
 	}
 	return string(b)
+}
+
+// dash stands in for an empty table cell.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

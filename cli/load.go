@@ -65,6 +65,16 @@ func (m *Meta) loadConfig(v *varFlags, poolValues map[string]cty.Value) (*hclspe
 	return cfg, nil
 }
 
+// quietConfig loads the configuration for what a saved plan does not keep
+// (sensitive provider arguments); nil when it does not load.
+func (m *Meta) quietConfig() *hclspec.Config {
+	cfg, diags := hclspec.Load(m.Dir, hclspec.LoadOptions{Environ: os.Environ(), ProviderSchemas: m.Registry.Schemas()})
+	if diags.HasErrors() {
+		return nil
+	}
+	return cfg
+}
+
 func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 	files, diags = relativeDiags(m.Dir, files, diags)
 	width := uint(100)
@@ -93,15 +103,23 @@ func (m *Meta) lock(command string, timeout time.Duration) (*state.Lock, error) 
 	return m.stateFile().Lock(m.Ctx, state.LockInfo{PID: os.Getpid(), Command: "skyward " + command, Who: who, Created: time.Now().UTC()}, timeout)
 }
 
-// buildProviders builds a provider for every address in cfgs.
-func (m *Meta) buildProviders(cfgs map[string]planner.ProviderConfig) (map[string]providers.Provider, error) {
+// buildProviders builds a provider for every address in cfgs. Sensitive
+// arguments, which plans and state never keep, come from the provider
+// blocks of cfg when it has them (cfg may be nil).
+func (m *Meta) buildProviders(cfgs map[string]planner.ProviderConfig, cfg *hclspec.Config) (map[string]providers.Provider, error) {
 	out := map[string]providers.Provider{}
 	for addr, pc := range cfgs {
 		f, ok := m.Registry.Lookup(pc.Type)
 		if !ok {
 			return nil, fmt.Errorf("provider %s: unknown provider type %q", addr, pc.Type)
 		}
-		v, err := planner.ProviderValue(f.Schema, pc.Config)
+		secrets := cty.NilVal
+		if cfg != nil {
+			if p, ok := cfg.Providers[addr]; ok && p.Type == pc.Type {
+				secrets = p.Config
+			}
+		}
+		v, err := planner.ProviderValue(f, pc, secrets)
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", addr, err)
 		}
@@ -117,11 +135,12 @@ func (m *Meta) buildProviders(cfgs map[string]planner.ProviderConfig) (map[strin
 // providerConfigs returns the configuration of every provider the config
 // declares or uses, and of every provider the state's pools were created
 // with that the config no longer has.
-func providerConfigs(cfg *hclspec.Config, st *state.State) map[string]planner.ProviderConfig {
+func (m *Meta) providerConfigs(cfg *hclspec.Config, st *state.State) map[string]planner.ProviderConfig {
 	out := map[string]planner.ProviderConfig{}
 	if cfg != nil {
 		for addr, p := range cfg.Providers {
-			out[addr] = planner.ProviderConfig{Type: p.Type, Config: providerStrings(p.Config)}
+			f, _ := m.Registry.Lookup(p.Type)
+			out[addr] = planner.NewProviderConfig(p, f)
 		}
 	}
 	if st != nil {
@@ -132,27 +151,6 @@ func providerConfigs(cfg *hclspec.Config, st *state.State) map[string]planner.Pr
 			if pc, err := planner.ProviderFromState(st, r.Pool); err == nil {
 				out[r.Provider] = pc
 			}
-		}
-	}
-	return out
-}
-
-func providerStrings(v cty.Value) map[string]string {
-	out := map[string]string{}
-	if v.IsNull() || !v.IsWhollyKnown() || !v.Type().IsObjectType() {
-		return out
-	}
-	for k, av := range v.AsValueMap() {
-		if av.IsNull() {
-			continue
-		}
-		switch {
-		case av.Type() == cty.String:
-			out[k] = av.AsString()
-		case av.Type() == cty.Number:
-			out[k] = av.AsBigFloat().Text('f', -1)
-		case av.Type() == cty.Bool:
-			out[k] = fmt.Sprint(av.True())
 		}
 	}
 	return out
@@ -204,7 +202,8 @@ func poolValues(st *state.State) map[string]cty.Value {
 		}
 		nodes[r.Pool] = append(nodes[r.Pool], cty.ObjectVal(map[string]cty.Value{
 			"id": cty.StringVal(r.ID), "index": cty.NumberIntVal(int64(*r.Index)),
-			"private_ip": str("private_ip"), "ssh_host": str("ssh_host"), "ssh_port": port,
+			"private_ip": str("private_ip"), "public_ip": str("public_ip"),
+			"ssh_host": str("ssh_host"), "ssh_port": port, "ssh_user": str("ssh_user"),
 		}))
 	}
 	out := map[string]cty.Value{}

@@ -29,6 +29,8 @@ func runAgent(m *Meta, args []string) error {
 		return exitIf(agent.RunServe(args[1:], m.Stderr))
 	case "sshd":
 		return exitIf(agent.RunSSHD(args[1:], m.Stderr))
+	case "guard":
+		return exitIf(agent.RunGuard(args[1:], m.Stderr))
 	}
 	return fmt.Errorf("agent: unknown subcommand %q", args[0])
 }

@@ -93,7 +93,7 @@ func (m *Meta) open(command string, vars *varFlags, lockTimeout time.Duration, n
 		s.close()
 		return nil, err
 	}
-	provs, err := m.buildProviders(providerConfigs(s.cfg, st))
+	provs, err := m.buildProviders(m.providerConfigs(s.cfg, st), s.cfg)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -296,7 +296,7 @@ func (m *Meta) applySaved(path string, pf *planFlags) error {
 		return err
 	}
 	s.st = st
-	if s.provs, err = m.buildProviders(p.Providers); err != nil {
+	if s.provs, err = m.buildProviders(p.Providers, m.quietConfig()); err != nil {
 		return err
 	}
 	v := m.operationView(pf.json, pf.verbose)
@@ -425,8 +425,7 @@ func prepare(ctx context.Context, p *planner.Plan, provs map[string]providers.Pr
 		if c.Type != string(providers.KindNode) || (c.Action != planner.Create && c.Action != planner.DeleteThenCreate) {
 			continue
 		}
-		img, _ := c.After["base_image"].(string)
-		specs[c.Provider] = append(specs[c.Provider], providers.NodeSpec{BaseImage: img, AgentBinary: agent})
+		specs[c.Provider] = append(specs[c.Provider], providers.NodeSpec{AgentBinary: agent})
 	}
 	for _, addr := range sortedAddrs(specs) {
 		if pr, ok := provs[addr].(providers.Preparer); ok {

@@ -51,6 +51,11 @@ type Endpoint struct {
 	HostKey string
 	// Signer is the client key.
 	Signer ssh.Signer
+	// Guard runs every command under `skyward agent guard` (once the
+	// agent binary is on the node), for SSH servers that leave a
+	// session's processes running when it ends (OpenSSH): the guard kills
+	// them as skyward's own server does.
+	Guard bool
 }
 
 func (ep Endpoint) hostPort() string {
@@ -114,6 +119,21 @@ func DialRecord(ctx context.Context, ep Endpoint) (*Client, string, error) {
 // endpoints return at once. When ctx ends, the error wraps both ctx's error
 // and the last dial error, and says how long it waited.
 func WaitDial(ctx context.Context, ep Endpoint, poll time.Duration) (*Client, error) {
+	c, _, err := waitDial(ctx, poll, func() (*Client, string, error) {
+		c, err := Dial(ctx, ep)
+		return c, "", err
+	})
+	return c, err
+}
+
+// WaitDialRecord is WaitDial for DialRecord: at first contact with a node
+// that is still starting, it retries until the node answers and returns the
+// host key it presented, which the caller must pin before sending anything.
+func WaitDialRecord(ctx context.Context, ep Endpoint, poll time.Duration) (*Client, string, error) {
+	return waitDial(ctx, poll, func() (*Client, string, error) { return DialRecord(ctx, ep) })
+}
+
+func waitDial(ctx context.Context, poll time.Duration, dialOnce func() (*Client, string, error)) (*Client, string, error) {
 	if poll <= 0 {
 		poll = 25 * time.Millisecond
 	}
@@ -121,29 +141,39 @@ func WaitDial(ctx context.Context, ep Endpoint, poll time.Duration) (*Client, er
 	delay := poll
 	var last error
 	for {
-		c, err := Dial(ctx, ep)
+		c, key, err := dialOnce()
 		if err == nil {
-			return c, nil
+			return c, key, nil
 		}
 		if permanent(err) {
-			return nil, err
+			return nil, "", err
 		}
 		// An attempt cut short by ctx says less than the one before it.
 		if last == nil || ctx.Err() == nil {
 			last = err
 		}
 		if ctx.Err() != nil {
-			return nil, &waitError{last: last, cause: context.Cause(ctx), waited: time.Since(start)}
+			return nil, "", &waitError{last: last, cause: context.Cause(ctx), waited: time.Since(start)}
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, &waitError{last: last, cause: context.Cause(ctx), waited: time.Since(start)}
+			return nil, "", &waitError{last: last, cause: context.Cause(ctx), waited: time.Since(start)}
 		case <-t.C:
 		}
 		delay = min(2*delay, time.Second)
 	}
+}
+
+// Fingerprint is the SHA256 fingerprint of a public key in authorized_keys
+// format, or the key itself when it cannot be parsed.
+func Fingerprint(authorizedKey string) string {
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+	if err != nil {
+		return authorizedKey
+	}
+	return ssh.FingerprintSHA256(k)
 }
 
 func permanent(err error) bool {

@@ -15,11 +15,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/skyward-sh/skyward/agent"
-	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/fileset"
 )
 
 // Paths on a node (docs/node-protocol.md).
@@ -40,12 +41,24 @@ type AgentConfig = agent.Config
 // Status is what an agent reports about itself.
 type Status = agent.Status
 
-// Sudo returns cmd to run as root: as is for root, else through sudo -n.
+// Sudo returns cmd to run as root: as is for root, else through sudo -n
+// (and a guard of its own as root, see Endpoint.Guard).
 func (c *Client) Sudo(cmd string) string {
 	if c.ep.User == "" || c.ep.User == "root" {
 		return cmd
 	}
-	return "sudo -n sh -c " + shellQuote(cmd)
+	return "sudo -n sh -c " + shellQuote(c.guard(cmd))
+}
+
+// guard wraps cmd in `skyward agent guard` when the endpoint asks for it
+// and the agent binary is on the node; before the binary is uploaded the
+// command runs as it is.
+func (c *Client) guard(cmd string) string {
+	if !c.ep.Guard {
+		return cmd
+	}
+	q := shellQuote(cmd)
+	return fmt.Sprintf("if [ -x %[1]s ]; then exec %[1]s agent guard -- sh -c %[2]s; else exec sh -c %[2]s; fi", agentPath, q)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -89,6 +102,14 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	if err := c.install(ctx, f, agentPath, 0o755); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
+	// What landed must be what was sent, byte for byte.
+	out, err := c.Output(ctx, "sha256sum "+agentPath)
+	if err != nil {
+		return false, fmt.Errorf("%s: agent: check the uploaded binary: %w", name, err)
+	}
+	if got, _, _ := strings.Cut(strings.TrimSpace(string(out)), " "); got != sum {
+		return false, fmt.Errorf("%s: agent: the uploaded binary's sha256 is %s, not %s", name, got, sum)
+	}
 	if err := c.install(ctx, strings.NewReader(sum+"\n"), agent.BinarySumPath, 0o644); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
@@ -125,6 +146,10 @@ type Recipe struct {
 	Env      map[string]string
 	Apt      []string
 	Pip      []string
+	// LocalPip are the items of Pip that name local files or directories
+	// (wheels, projects), relative to Dir or absolute: they are sent
+	// with the bootstrap and installed from the node's copy.
+	LocalPip []string
 	Setup    []string
 	Includes []string // relative to Dir, or absolute
 	Excludes []string // path.Match patterns on base names
@@ -286,7 +311,7 @@ func (r Recipe) files() (*bootstrapFiles, error) {
 	pip := make([]string, len(r.Pip))
 	for i, item := range r.Pip {
 		pip[i] = item
-		if hclspec.IsLocalPip(item) {
+		if slices.Contains(r.LocalPip, item) {
 			if err := add("pip", item, "wheels", nil); err != nil {
 				return nil, err
 			}
@@ -329,30 +354,13 @@ func writeBootstrapTar(w io.Writer, r Recipe) error {
 }
 
 // addTree adds t.src (a file or directory) as t.prefix/t.name/...,
-// leaving out names matching t.excludes below the root.
+// leaving out names matching t.excludes below the root; it walks as the
+// planner's includes hash does.
 func addTree(tw *tar.Writer, t tree) error {
-	return filepath.WalkDir(t.src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		for _, pat := range t.excludes {
-			if ok, _ := path.Match(pat, d.Name()); ok && p != t.src {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		info, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(t.src, p)
-		if err != nil {
-			return err
-		}
+	return fileset.Walk(t.src, t.excludes, func(rel string, info fs.FileInfo, p string) error {
 		link := ""
 		if info.Mode()&fs.ModeSymlink != 0 {
+			var err error
 			if link, err = os.Readlink(p); err != nil {
 				return err
 			}
@@ -361,7 +369,8 @@ func addTree(tw *tar.Writer, t tree) error {
 		if err != nil {
 			return err
 		}
-		hdr.Name = path.Join(t.prefix, t.name, filepath.ToSlash(rel))
+		_, sub, _ := strings.Cut(rel, "/")
+		hdr.Name = path.Join(t.prefix, t.name, sub)
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

@@ -151,6 +151,7 @@ func TestWriteBootstrapTar(t *testing.T) {
 			Env:      map[string]string{"MY_VAR": "it works"},
 			Apt:      []string{"bc"},
 			Pip:      append(pip, "requests==2.32.3"),
+			LocalPip: pip,
 			Setup:    []string{"echo ready > /tmp/ready"},
 			Includes: includes,
 			Excludes: defaultExcludes,
@@ -255,7 +256,7 @@ func TestRecipeFilesErrors(t *testing.T) {
 			notExist: true,
 		},
 		"missing local pip file": {
-			recipe:   Recipe{Pip: []string{"./missing.whl"}, Dir: proj},
+			recipe:   Recipe{Pip: []string{"./missing.whl"}, LocalPip: []string{"./missing.whl"}, Dir: proj},
 			wantErr:  "pip ./missing.whl: lstat " + filepath.Join(proj, "missing.whl") + ": ",
 			notExist: true,
 		},
@@ -264,7 +265,7 @@ func TestRecipeFilesErrors(t *testing.T) {
 			wantErr: `includes src and other/src have the same name "src"`,
 		},
 		"local pip items with one name": {
-			recipe:  Recipe{Pip: []string{"./pkgdir", "./other/pkgdir"}, Dir: proj},
+			recipe:  Recipe{Pip: []string{"./pkgdir", "./other/pkgdir"}, LocalPip: []string{"./pkgdir", "./other/pkgdir"}, Dir: proj},
 			wantErr: `pip ./pkgdir and ./other/pkgdir have the same name "pkgdir"`,
 		},
 	}

@@ -64,7 +64,7 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader, stdout, s
 		return -1, err
 	}
 	defer sess.Close()
-	if err := sess.Start(cmd); err != nil {
+	if err := sess.Start(c.guard(cmd)); err != nil {
 		return -1, fmt.Errorf("%s: %s: start: %w", c.ep.name(), op, err)
 	}
 	return c.wait(ctx, sess, op)
@@ -156,10 +156,14 @@ func (c *Client) Shell(ctx context.Context, cmd string, stdin io.Reader, stdout,
 			}
 		}()
 	}
-	if cmd == "" {
+	switch {
+	case cmd == "":
 		err = sess.Shell()
-	} else {
+	case t.IsTerminal:
+		// The pty's hang-up ends what runs on it.
 		err = sess.Start(cmd)
+	default:
+		err = sess.Start(c.guard(cmd))
 	}
 	if err != nil {
 		return -1, fmt.Errorf("%s: %s: start: %w", c.ep.name(), op, err)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -68,6 +69,9 @@ type Executor struct {
 	Stop <-chan struct{}
 	// SSHTimeout bounds the wait for a new node's SSH server (default 90s).
 	SSHTimeout time.Duration
+	// CreateTimeout, if positive, bounds the wait for a created node to
+	// run with an SSH endpoint instead of its provider's CreateTimeout.
+	CreateTimeout time.Duration
 	// ReconnectDelay is the first wait before reconnecting to a node
 	// whose SSH connection dropped; it doubles on each retry (default
 	// 500ms).
@@ -105,6 +109,9 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 		sem: make(chan struct{}, par), done: map[string]chan struct{}{}, ok: map[string]bool{}}
 	if w.st.Lineage == "" {
 		w.st.Lineage = p.Lineage
+	}
+	if err := w.recordProviderConfigs(); err != nil {
+		return w.res, err
 	}
 	steps := p.Steps()
 	sem, done := w.sem, w.done
@@ -171,6 +178,29 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 		errs = append(errs, ErrInterrupted)
 	}
 	return w.res, errors.Join(errs...)
+}
+
+// recordProviderConfigs keeps the provider configuration recorded on pools
+// that the plan leaves alone current, for changes to provider arguments
+// that change no object (an endpoint, a profile): a later destroy from
+// state alone then uses them.
+func (w *walk) recordProviderConfigs() error {
+	changed := false
+	for _, c := range w.plan.Changes {
+		if c.Action != planner.NoOp || c.Index != nil || c.After == nil {
+			continue
+		}
+		r := w.st.Get(c.Address)
+		if r == nil || reflect.DeepEqual(r.Attributes["provider_config"], c.After["provider_config"]) {
+			continue
+		}
+		r.Attributes["provider_config"] = c.After["provider_config"]
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return w.save(func(*state.State) {})
 }
 
 func (e *Executor) stop() <-chan struct{} {

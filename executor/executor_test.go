@@ -289,10 +289,14 @@ func TestApplyCreate(t *testing.T) {
 				if _, err := time.Parse(time.RFC3339, str(r, "created_at")); err != nil {
 					t.Errorf("%s: created_at: %v", addr, err)
 				}
+				facts := planner.Facts(n.object())
 				for _, k := range []string{"ssh_host", "ssh_port", "ssh_user", "private_ip"} {
-					if str(r, k) != n.attrs[k] {
-						t.Errorf("%s: %s = %q, want the provider's %q", addr, k, str(r, k), n.attrs[k])
+					if str(r, k) != facts[k] || facts[k] == "" {
+						t.Errorf("%s: %s = %q, want the provider's %q", addr, k, str(r, k), facts[k])
 					}
+				}
+				if str(r, "host_key_source") != "installed" || str(r, "ssh_server") != "skyward" {
+					t.Errorf("%s: host_key_source %q, ssh_server %q; want installed, skyward", addr, str(r, "host_key_source"), str(r, "ssh_server"))
 				}
 				if diff := cmp.Diff([]string{"pool.dev"}, r.Dependencies); diff != "" {
 					t.Errorf("%s: dependencies (-want +got):\n%s", addr, diff)
@@ -316,7 +320,7 @@ func TestApplyCreate(t *testing.T) {
 					t.Errorf("%s: agent config (-want +got):\n%s", addr, diff)
 				}
 				req := h.prov.resources[addr]
-				if req.PoolObject == nil || req.PoolObject.Attrs["network"] != "net-dev" {
+				if req.PoolObject == nil || req.PoolObject.Private["network"] != "net-dev" {
 					t.Errorf("%s: Create got pool object %+v, want the pool's attributes", addr, req.PoolObject)
 				}
 				if req.Labels[providers.LabelLineage] != "lineage-1" || req.Labels[providers.LabelAddress] != addr {
@@ -762,8 +766,8 @@ func TestApplyReplace(t *testing.T) {
 				if r.ID == old.ID {
 					t.Errorf("%s: ID %q kept, want a new node", addr, r.ID)
 				}
-				if got := str(r, "base_image"); got != "img:2" {
-					t.Errorf("%s: base_image %q, want img:2", addr, got)
+				if got, _ := r.Attributes["provider_config"].(map[string]any); got["image"] != "img:2" {
+					t.Errorf("%s: provider_config %v, want image img:2", addr, got)
 				}
 				n := h.prov.node(r.ID)
 				if hk := str(r, "host_key"); hk == str(old, "host_key") || hk != n.hostKey {

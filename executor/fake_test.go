@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,7 +129,10 @@ func (p *fakeProvider) end(op, addr, id string) {
 	p.running--
 }
 
-func (p *fakeProvider) Type() string                    { return "container" }
+func (p *fakeProvider) Type() string { return "container" }
+func (p *fakeProvider) Capabilities() providers.Capabilities {
+	return providers.Capabilities{HostKey: providers.HostKeyInstalled, PrivateNetwork: true, KillsSessions: true}
+}
 func (p *fakeProvider) Check(ctx context.Context) error { return nil }
 
 func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj providers.Object, err error) {
@@ -146,7 +151,7 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	obj = providers.Object{Kind: r.Kind, Address: r.Address, Lineage: r.Lineage, Running: true}
 	if !isNode {
 		obj.ID = fmt.Sprintf("net-%d", seq)
-		obj.Attrs = map[string]string{"network": "net-" + r.Pool}
+		obj.Private = map[string]string{"network": "net-" + r.Pool}
 		return obj, nil
 	}
 	if r.Node == nil {
@@ -161,13 +166,10 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 		port = closedPort(p.t)
 	}
 	obj.ID = fmt.Sprintf("node-%d", seq)
-	n.attrs = map[string]string{
-		"ssh_host":   "127.0.0.1",
-		"ssh_port":   strconv.Itoa(port),
-		"ssh_user":   p.user,
-		"private_ip": fmt.Sprintf("10.0.0.%d", seq),
-	}
-	obj.Attrs = copyStrings(n.attrs)
+	n.obj = providers.Object{Kind: providers.KindNode, Address: r.Address, ID: obj.ID, Lineage: r.Lineage, Running: true,
+		SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: port, User: p.user}, PrivateIP: fmt.Sprintf("10.0.0.%d", seq),
+		Private: map[string]string{}}
+	obj = n.object()
 	p.mu.Lock()
 	p.nodes[obj.ID] = n
 	p.all[obj.ID] = n
@@ -190,8 +192,8 @@ func (p *fakeProvider) Update(ctx context.Context, o providers.Object, r provide
 	if n == nil {
 		return providers.Object{}, fmt.Errorf("fake: update %s: %w", o.ID, providers.ErrNotFound)
 	}
-	n.attrs["memory_limit"] = strconv.FormatFloat(r.Node.MemoryGB, 'g', -1, 64)
-	return providers.Object{Kind: o.Kind, Address: o.Address, ID: o.ID, Lineage: o.Lineage, Running: true, Attrs: copyStrings(n.attrs)}, nil
+	n.obj.Private["memory_limit"] = strconv.FormatFloat(r.Node.MemoryGB, 'g', -1, 64)
+	return n.object(), nil
 }
 
 func (p *fakeProvider) Delete(ctx context.Context, o providers.Object) error {
@@ -245,6 +247,14 @@ func (p *fakeProvider) live() []string {
 	return ids
 }
 
+// object returns a copy of the node's object; the fakeProvider's mu must
+// be held or the node not yet shared.
+func (n *fakeNode) object() providers.Object {
+	o := n.obj
+	o.Private = copyStrings(n.obj.Private)
+	return o
+}
+
 func copyStrings(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
@@ -276,7 +286,7 @@ type fakeNode struct {
 	fs       sftp.Handlers
 	hostKey  string // authorized_keys form
 	failBoot bool
-	attrs    map[string]string // guarded by the fakeProvider's mu
+	obj      providers.Object // guarded by the fakeProvider's mu
 
 	mu      sync.Mutex
 	drops   int // bootstraps left that drop the connections
@@ -473,6 +483,14 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 			return 1
 		}
 		return 0
+	case strings.HasPrefix(cmd, "sha256sum "):
+		sum, err := n.sum(strings.TrimPrefix(cmd, "sha256sum "))
+		if err != nil {
+			fmt.Fprintf(ch.Stderr(), "sha256sum: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(ch, "%s  %s\n", sum, strings.TrimPrefix(cmd, "sha256sum "))
+		return 0
 	case strings.Contains(cmd, "agent bootstrap"):
 		if n.drop() {
 			return 255
@@ -569,6 +587,21 @@ func (n *fakeNode) forward(nc ssh.NewChannel) {
 		ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body)),
 	}
 	resp.Write(ch)
+}
+
+// sum is the sha256 of a file of the in-memory file system.
+func (n *fakeNode) sum(name string) (string, error) {
+	r := sftp.NewRequest("Get", name)
+	r.Flags = 1 // SSH_FXF_READ
+	ra, err := n.fs.FileGet.Fileread(r)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(ra, 0, 1<<40)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // agentConfig returns the agent.json the controller uploaded.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/cluster"
+	"github.com/skyward-sh/skyward/hclspec"
 	"github.com/skyward-sh/skyward/planner"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
@@ -95,7 +96,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		return err
 	}
 	if bake && *c.Index == 0 {
-		w.bake(ctx, p, c, rec, cl)
+		w.bake(ctx, p, c, rec)
 	}
 
 	w.phase(c, "starting")
@@ -103,7 +104,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
-	head, err := w.headAddr(ctx, c, rec)
+	head, err := w.headAddr(ctx, p, c, rec)
 	if err != nil {
 		return err
 	}
@@ -117,6 +118,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		Token:       token,
 		Concurrency: int(num(c.After, "concurrency")),
 		Env:         stringMap(c.After["env"]),
+		TTL:         stringAt(c.After, "ttl"),
 	}
 	if err := cluster.StartAgent(ctx, cl, cfg, newBinary); err != nil {
 		return err
@@ -149,10 +151,18 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 // recipe is the bootstrap recipe of a node's image, from its desired
 // attributes.
 func (w *walk) recipe(c *planner.Change) cluster.Recipe {
+	pip := stringList(c.After["pip"])
+	var local []string
+	for _, item := range pip {
+		if hclspec.IsLocalPip(item) {
+			local = append(local, item)
+		}
+	}
 	return cluster.Recipe{
 		Env:      stringMap(c.After["env"]),
 		Apt:      stringList(c.After["apt"]),
-		Pip:      stringList(c.After["pip"]),
+		Pip:      pip,
+		LocalPip: local,
 		Setup:    stringList(c.After["setup"]),
 		Includes: stringList(c.After["includes"]),
 		Excludes: stringList(c.After["excludes"]),
@@ -160,10 +170,11 @@ func (w *walk) recipe(c *planner.Change) cluster.Recipe {
 	}
 }
 
-// bakeKey identifies what a prebaked image holds: the base image and the
-// recipe's apt and pip (with the contents of local pip files).
+// bakeKey identifies what a prebaked image holds on top of its provider's
+// base image: the recipe's apt and pip (with the contents of local pip
+// files).
 func bakeKey(after map[string]any) string {
-	b, _ := json.Marshal([]any{after["base_image"], after["apt"], after["pip"], after["pip_files_hash"]})
+	b, _ := json.Marshal([]any{after["apt"], after["pip"], after["pip_files_hash"]})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -188,10 +199,10 @@ func (w *walk) bakedImage(ctx context.Context, p providers.Provider, c *planner.
 }
 
 // bake snapshots node 0 after its bootstrap so that later nodes with the
-// same recipe skip apt and pip. The node's private host key is moved
-// aside while the snapshot is taken, so that no image holds it. A failure
-// only costs the speed-up, so it is reported and not returned.
-func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, cl *cluster.Client) {
+// same recipe skip apt and pip; the provider keeps the node's secrets out
+// of the image. A failure only costs the speed-up, so it is reported and
+// not returned.
+func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) {
 	b, ok := p.(providers.Baker)
 	if !ok || !hasPackages(c.After) {
 		return
@@ -200,36 +211,34 @@ func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change
 	if _, found, err := b.BakedImage(ctx, key); err != nil || found {
 		return
 	}
-	const hostKey = "/opt/skyward/ssh_host_ed25519_key"
-	report := func(err error) {
-		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
-			Phase: "bootstrapping", Detail: fmt.Sprintf("prebake skipped: %v", err)})
-	}
-	if _, err := cl.Output(ctx, cl.Sudo("mv "+hostKey+" "+hostKey+".baking")); err != nil {
-		report(err)
-		return
-	}
-	defer cl.Output(context.WithoutCancel(ctx), cl.Sudo("mv "+hostKey+".baking "+hostKey))
-	base, _ := c.After["base_image"].(string)
 	obj := providers.Object{Kind: providers.KindNode, Address: rec.Address, ID: rec.ID, Lineage: w.st.Lineage}
-	img, err := b.Bake(ctx, obj, key, base)
+	img, err := b.Bake(ctx, obj, key)
+	detail := "prebaked as " + img
 	if err != nil {
-		report(err)
-		return
+		detail = fmt.Sprintf("prebake skipped: %v", err)
 	}
 	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
-		Phase: "bootstrapping", Detail: "prebaked as " + img})
+		Phase: "bootstrapping", Detail: detail})
 }
 
-// headAddr is the private address of node 0 of the node's pool. When this
-// apply creates node 0, wait (without holding a parallelism slot) until
-// its new record is in the state, and fail if its step fails.
-func (w *walk) headAddr(ctx context.Context, c *planner.Change, rec *state.Resource) (string, error) {
+// headAddr is the address of node 0 of the node's pool where the other
+// nodes join it: its private address when the provider's nodes share a
+// private network, else its public one. When this apply creates node 0,
+// wait (without holding a parallelism slot) until its new record is in
+// the state, and fail if its step fails.
+func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) (string, error) {
+	key, kind := "private_ip", "private"
+	if !p.Capabilities().PrivateNetwork {
+		key, kind = "public_ip", "public"
+	}
 	if *c.Index == 0 {
-		if ip, _ := rec.Attributes["private_ip"].(string); ip != "" {
+		if ip, _ := rec.Attributes[key].(string); ip != "" {
 			return ip, nil
 		}
-		return "", fmt.Errorf("%s: the provider reported no private address", c.Address)
+		if w.poolSize(c.Pool) == 1 {
+			return "127.0.0.1", nil // a head of its own: nothing joins it over the network
+		}
+		return "", fmt.Errorf("%s: the provider reported no %s address for the head", c.Address, kind)
 	}
 	head := providers.NodeAddress(c.Pool, 0)
 	hc := w.plan.Change(head)
@@ -239,14 +248,14 @@ func (w *walk) headAddr(ctx context.Context, c *planner.Change, rec *state.Resou
 		if r == nil || (creating && r.ID == hc.PriorID) {
 			return ""
 		}
-		ip, _ := r.Attributes["private_ip"].(string)
+		ip, _ := r.Attributes[key].(string)
 		return ip
 	}
 	if ip := usable(); ip != "" {
 		return ip, nil
 	}
 	if !creating {
-		return "", fmt.Errorf("%s: the head %s has no private address in the state", c.Address, head)
+		return "", fmt.Errorf("%s: the head %s has no %s address in the state", c.Address, head, kind)
 	}
 	headDone := w.done[string(planner.OpCreate)+" "+head]
 	var ip string
@@ -379,6 +388,8 @@ func checkAgent(ctx context.Context, r *state.Resource, keys *state.Keys) error 
 func IsAgentDown(err error) bool { return errors.Is(err, cluster.ErrAgentDown) }
 
 func num(m map[string]any, k string) float64 { f, _ := m[k].(float64); return f }
+
+func stringAt(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 func stringList(v any) []string {
 	l, _ := v.([]any)

@@ -73,7 +73,26 @@ func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error
 	if user == "" {
 		user = "root"
 	}
-	return cluster.Endpoint{Address: r.Address, Host: str("ssh_host"), Port: port, User: user, HostKey: str("host_key"), Signer: signer}, nil
+	return cluster.Endpoint{Address: r.Address, Host: str("ssh_host"), Port: port, User: user, HostKey: str("host_key"),
+		Signer: signer, Guard: str("ssh_server") != sshServerSkyward}, nil
+}
+
+// Values of a node's ssh_server attribute: skyward's own SSH server kills
+// a session's processes when it ends; any other (OpenSSH) needs the guard.
+const (
+	sshServerSkyward = "skyward"
+	sshServerOther   = "openssh"
+)
+
+// HostKeySource is how a node's pinned host key became known, from its
+// state record: providers.HostKeyInstalled, providers.HostKeyFirstContact,
+// "provider" (the provider reported it) or "" when none is pinned yet.
+func HostKeySource(r *state.Resource) string {
+	s, _ := r.Attributes["host_key_source"].(string)
+	if s == "" && r.Attributes["host_key"] != nil {
+		return string(providers.HostKeyInstalled) // states written before the source was recorded
+	}
+	return s
 }
 
 func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {
@@ -98,7 +117,7 @@ func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.
 	if err != nil {
 		return "", fmt.Errorf("%s: create: %w", c.Address, err)
 	}
-	attrs := merged(c.After, obj)
+	attrs := merged(c.After, obj, nil)
 	attrs["ssh_public_key"] = pub
 	err = w.save(func(st *state.State) {
 		st.Set(&state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Provider: c.Provider,
@@ -137,7 +156,7 @@ func (w *walk) resource(c *planner.Change, node *providers.NodeSpec) providers.R
 	}
 	if kind == providers.KindNode {
 		if pr := w.get(providers.PoolAddress(c.Pool)); pr != nil {
-			r.PoolObject = &providers.Object{Kind: providers.KindPool, Address: pr.Address, ID: pr.ID, Attrs: stringAttrs(pr.Attributes)}
+			r.PoolObject = &providers.Object{Kind: providers.KindPool, Address: pr.Address, ID: pr.ID, Private: stringAttrs(pr.Attributes)}
 		}
 	}
 	return r
@@ -169,7 +188,6 @@ func (w *walk) nodeSpec(c *planner.Change) (*providers.NodeSpec, error) {
 		Accelerator:   str("accelerator"),
 		Allocation:    str("allocation"),
 		TTL:           ttl,
-		BaseImage:     str("base_image"),
 		AuthorizedKey: pub,
 		AgentBinary:   w.e.AgentBinary,
 	}, nil
@@ -181,14 +199,18 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 		return "", fmt.Errorf("%s: %w", c.Address, err)
 	}
 	w.phase(c, "creating")
-	hostPriv, hostPub, err := cluster.GenerateKey()
-	if err != nil {
-		return "", fmt.Errorf("%s: generate host key: %w", c.Address, err)
+	caps := p.Capabilities()
+	hostPub := ""
+	if caps.HostKey == providers.HostKeyInstalled {
+		hostPriv, pub, err := cluster.GenerateKey()
+		if err != nil {
+			return "", fmt.Errorf("%s: generate host key: %w", c.Address, err)
+		}
+		if err := w.e.Keys.Write(hostKeyName(c.Pool, *c.Index), hostPriv); err != nil {
+			return "", fmt.Errorf("%s: %w", c.Address, err)
+		}
+		spec.HostKey, hostPub = hostPriv, pub
 	}
-	if err := w.e.Keys.Write(hostKeyName(c.Pool, *c.Index), hostPriv); err != nil {
-		return "", fmt.Errorf("%s: %w", c.Address, err)
-	}
-	spec.HostKey = hostPriv
 	baked := w.bakedImage(ctx, p, c)
 	if baked != "" {
 		spec.BaseImage = baked
@@ -197,20 +219,28 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	if err != nil {
 		return "", fmt.Errorf("%s: create: %w", c.Address, err)
 	}
-	attrs := merged(c.After, obj)
-	attrs["host_key"] = hostPub
-	attrs["created_at"] = time.Now().UTC().Format(time.RFC3339)
+	extra := map[string]any{"created_at": time.Now().UTC().Format(time.RFC3339), "ssh_server": sshServerOther}
+	if caps.KillsSessions {
+		extra["ssh_server"] = sshServerSkyward
+	}
+	if hostPub != "" {
+		extra["host_key"], extra["host_key_source"] = hostPub, string(providers.HostKeyInstalled)
+	}
 	if baked != "" {
-		attrs["started_from"] = baked
+		extra["started_from"] = baked
 	}
 	rec := &state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Index: c.Index, Provider: c.Provider,
-		ID: obj.ID, Attributes: attrs, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
+		ID: obj.ID, Attributes: merged(c.After, obj, extra), Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
 	// Record the object before waiting for it, so that a crash from here
 	// on leaves it in state.
 	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
 		return obj.ID, fmt.Errorf("%s: %w", c.Address, err)
 	}
-	if err := w.bringUp(ctx, p, c, rec, baked == ""); err != nil {
+	err = w.waitNode(ctx, p, c, obj, rec)
+	if err == nil {
+		err = w.bringUp(ctx, p, c, rec, baked == "")
+	}
+	if err != nil {
 		rec.Status = state.StatusTainted
 		if serr := w.save(func(st *state.State) { st.Set(rec) }); serr != nil {
 			err = errors.Join(err, serr)
@@ -225,8 +255,90 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	return obj.ID, nil
 }
 
-// connect waits until the node answers SSH with its pinned host key and
-// returns the connection; the caller closes it.
+// waitNode waits, up to the provider's create timeout, until obj runs and
+// has an SSH endpoint, with the provider's Wait or by polling Read, and
+// records what the provider then tells of it in rec (and the state).
+func (w *walk) waitNode(ctx context.Context, p providers.Provider, c *planner.Change, obj providers.Object, rec *state.Resource) error {
+	if obj.Running && !obj.SSH.IsZero() {
+		return w.recordFacts(c, obj, rec)
+	}
+	timeout := p.Capabilities().CreateTimeout
+	if timeout <= 0 {
+		timeout = providers.DefaultCreateTimeout
+	}
+	if w.e.CreateTimeout > 0 {
+		timeout = w.e.CreateTimeout
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var got providers.Object
+	err := idle(ctx, func() error {
+		var err error
+		if wt, ok := p.(providers.Waiter); ok {
+			got, err = wt.Wait(wctx, obj)
+			return err
+		}
+		got, err = pollRead(wctx, p, obj)
+		return err
+	})
+	if err != nil {
+		if wctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%s: timed out after %s waiting for %s %s to run with an SSH endpoint: %w", c.Address, time.Since(start).Round(time.Second), p.Type(), shortID(obj.ID), err)
+		}
+		return fmt.Errorf("%s: waiting for %s %s to run: %w", c.Address, p.Type(), shortID(obj.ID), err)
+	}
+	return w.recordFacts(c, got, rec)
+}
+
+// pollRead reads o until it runs with an SSH endpoint, backing off from
+// 100ms to 5s between reads.
+func pollRead(ctx context.Context, p providers.Provider, o providers.Object) (providers.Object, error) {
+	delay := 100 * time.Millisecond
+	for {
+		got, err := p.Read(ctx, o)
+		if err != nil {
+			return providers.Object{}, err
+		}
+		if got.Running && !got.SSH.IsZero() {
+			return got, nil
+		}
+		select {
+		case <-ctx.Done():
+			return providers.Object{}, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// recordFacts merges what the provider tells of a node into rec and saves
+// it. A host key the provider learnt out of band is pinned unless one is
+// already.
+func (w *walk) recordFacts(c *planner.Change, obj providers.Object, rec *state.Resource) error {
+	for k, v := range planner.Facts(obj) {
+		rec.Attributes[k] = v
+	}
+	if obj.HostKey != "" && rec.Attributes["host_key"] == nil {
+		rec.Attributes["host_key"], rec.Attributes["host_key_source"] = obj.HostKey, "provider"
+	}
+	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
+		return fmt.Errorf("%s: %w", c.Address, err)
+	}
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// connect waits until the node answers SSH and returns the connection;
+// the caller closes it. A node whose host key is pinned must present it; a
+// node with none pinned yet (first contact) has the key it presents
+// recorded in rec and in the state before anything is sent to it.
 func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resource) (*cluster.Client, error) {
 	w.phase(c, "connecting")
 	signer, err := PoolSigner(w.e.Keys, c.Pool)
@@ -243,10 +355,24 @@ func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resour
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := cluster.WaitDial(cctx, ep, 20*time.Millisecond)
+	if ep.HostKey != "" {
+		cl, err := cluster.WaitDial(cctx, ep, 20*time.Millisecond)
+		if err != nil {
+			return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
+		}
+		return cl, nil
+	}
+	cl, key, err := cluster.WaitDialRecord(cctx, ep, 20*time.Millisecond)
 	if err != nil {
 		return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
 	}
+	rec.Attributes["host_key"], rec.Attributes["host_key_source"] = key, string(providers.HostKeyFirstContact)
+	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("%s: pin host key: %w", c.Address, err)
+	}
+	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action, Phase: "connecting",
+		Detail: "pinned host key " + cluster.Fingerprint(key) + " at first contact"})
 	return cl, nil
 }
 
@@ -259,19 +385,22 @@ func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.Address, err)
 	}
-	obj := providers.Object{Kind: providers.KindNode, Address: c.Address, ID: cur.ID, Lineage: w.st.Lineage, Attrs: stringAttrs(cur.Attributes)}
+	obj := providers.Object{Kind: providers.KindNode, Address: c.Address, ID: cur.ID, Lineage: w.st.Lineage, Private: stringAttrs(cur.Attributes)}
 	nobj, err := p.Update(ctx, obj, w.resource(c, spec))
 	if err != nil {
 		return cur.ID, fmt.Errorf("%s: update: %w", c.Address, err)
 	}
-	attrs := merged(c.After, nobj)
-	for _, k := range []string{"host_key", "created_at", "started_from"} {
+	kept := map[string]any{}
+	for _, k := range controllerAttrs {
 		if v, ok := cur.Attributes[k]; ok {
-			attrs[k] = v
+			kept[k] = v
 		}
 	}
-	cur.Attributes = attrs
+	cur.Attributes = merged(c.After, nobj, kept)
 	cur.ID = nobj.ID
+	if err := w.waitNode(ctx, p, c, nobj, cur); err != nil {
+		return cur.ID, err
+	}
 	if err := w.bringUp(ctx, p, c, cur, false); err != nil {
 		return cur.ID, err
 	}
@@ -288,7 +417,7 @@ func (w *walk) delete(ctx context.Context, p providers.Provider, c *planner.Chan
 	if c.Index == nil {
 		kind = providers.KindPool
 	}
-	obj := providers.Object{Kind: kind, Address: c.Address, ID: c.PriorID, Lineage: w.st.Lineage, Attrs: stringAttrs(c.Before)}
+	obj := providers.Object{Kind: kind, Address: c.Address, ID: c.PriorID, Lineage: w.st.Lineage, Private: stringAttrs(c.Before)}
 	if err := p.Delete(ctx, obj); err != nil && !errors.Is(err, providers.ErrNotFound) {
 		return fmt.Errorf("%s: delete: %w", c.Address, err)
 	}
@@ -323,14 +452,22 @@ func (w *walk) phase(c *planner.Change, phase string) {
 	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action, Phase: phase})
 }
 
-// merged is the state attributes of a resource: the desired settings and
-// the provider's facts.
-func merged(after map[string]any, obj providers.Object) map[string]any {
-	out := make(map[string]any, len(after)+len(obj.Attrs))
+// controllerAttrs are the attributes of a node that the controller, not
+// the provider or the config, decides; an update keeps them.
+var controllerAttrs = []string{"host_key", "host_key_source", "ssh_server", "created_at", "started_from"}
+
+// merged is the state attributes of a resource: the desired settings, the
+// provider's facts and the controller's own (extra).
+func merged(after map[string]any, obj providers.Object, extra map[string]any) map[string]any {
+	facts := planner.Facts(obj)
+	out := make(map[string]any, len(after)+len(facts)+len(extra))
 	for k, v := range after {
 		out[k] = v
 	}
-	for k, v := range obj.Attrs {
+	for k, v := range facts {
+		out[k] = v
+	}
+	for k, v := range extra {
 		out[k] = v
 	}
 	return out

@@ -55,7 +55,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 	want := map[string]*desired{}
 	if !opts.Destroy {
 		var err error
-		if want, err = desiredResources(cfg); err != nil {
+		if want, err = desiredResources(cfg, reg); err != nil {
 			return nil, err
 		}
 	}
@@ -83,13 +83,8 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 		default:
 			c.Before = cur.Attributes
 			c.PriorID = cur.ID
-			inPlace := map[string]bool{}
-			if f, ok := reg.Lookup(providerType(cfg, d.provider)); ok {
-				for _, a := range f.InPlace {
-					inPlace[a] = true
-				}
-			}
-			upd, repl := diffAttrs(cur.Attributes, d.attrs, inPlace)
+			f, _ := reg.Lookup(providerType(cfg, d.provider))
+			upd, repl := diffAttrs(cur.Attributes, d.attrs, f, d.typ == string(providers.KindPool))
 			switch {
 			case cur.Status == state.StatusTainted:
 				c.Action, c.Reason = DeleteThenCreate, "is tainted, so must be replaced"
@@ -147,7 +142,8 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			continue
 		}
 		if pc, ok := cfg.Providers[c.Provider]; ok {
-			p.Providers[c.Provider] = ProviderConfig{Type: pc.Type, Config: providerStrings(pc.Config)}
+			f, _ := reg.Lookup(pc.Type)
+			p.Providers[c.Provider] = NewProviderConfig(pc, f)
 			continue
 		}
 		pc, err := ProviderFromState(prior, c.Pool)
@@ -170,12 +166,10 @@ func ProviderFromState(st *state.State, pool string) (ProviderConfig, error) {
 	if typ == "" {
 		return ProviderConfig{}, fmt.Errorf("%s has no provider type in state", r.Address)
 	}
-	pc := ProviderConfig{Type: typ, Config: map[string]string{}}
+	pc := ProviderConfig{Type: typ, Config: map[string]any{}}
 	if m, ok := r.Attributes["provider_config"].(map[string]any); ok {
 		for k, v := range m {
-			if s, ok := v.(string); ok {
-				pc.Config[k] = s
-			}
+			pc.Config[k] = v
 		}
 	}
 	return pc, nil
@@ -190,8 +184,12 @@ func providerType(cfg *hclspec.Config, addr string) string {
 
 // diffAttrs compares the desired attributes with the recorded ones and
 // returns the names that differ and can change in place, and those that
-// force replacement.
-func diffAttrs(before, after map[string]any, providerInPlace map[string]bool) (update, replace []string) {
+// force replacement. f is the provider's factory: its InPlace node
+// settings change in place unless its RequiresReplace says otherwise, and
+// only its PoolForceNew arguments in a pool's provider_config replace the
+// pool (a node's provider_config holds only ForceNew arguments, and any
+// change there replaces it).
+func diffAttrs(before, after map[string]any, f providers.Factory, pool bool) (update, replace []string) {
 	for _, k := range sortedKeys(after) {
 		if identityAttrs[k] {
 			continue
@@ -199,16 +197,38 @@ func diffAttrs(before, after map[string]any, providerInPlace map[string]bool) (u
 		if reflect.DeepEqual(before[k], after[k]) {
 			continue
 		}
-		// A provider limit can be changed in place but not lifted (Docker
-		// reads 0 as "unchanged"), so going back to no limit replaces.
-		lifted := providerInPlace[k] && isZero(after[k]) && !isZero(before[k])
-		if (inPlaceAttrs[k] || providerInPlace[k]) && !lifted {
+		if k == "provider_config" && pool {
+			b, _ := before[k].(map[string]any)
+			a, _ := after[k].(map[string]any)
+			// Other arguments (an endpoint, a profile) change no object:
+			// the executor keeps the record current (RecordProviderConfig).
+			replace = append(replace, forceNewChanges(b, a, f.PoolForceNew)...)
+			continue
+		}
+		providerInPlace := slices.Contains(f.InPlace, k)
+		if providerInPlace && f.RequiresReplace != nil && f.RequiresReplace(k, before[k], after[k]) {
+			replace = append(replace, k)
+			continue
+		}
+		if inPlaceAttrs[k] || providerInPlace {
 			update = append(update, k)
 		} else {
 			replace = append(replace, k)
 		}
 	}
 	return update, replace
+}
+
+// forceNewChanges names the ForceNew arguments that differ between two
+// provider configs, as provider_config.NAME.
+func forceNewChanges(before, after map[string]any, forceNew []string) []string {
+	var out []string
+	for _, name := range forceNew {
+		if !reflect.DeepEqual(before[name], after[name]) {
+			out = append(out, "provider_config."+name)
+		}
+	}
+	return out
 }
 
 // target keeps only the changes of the targeted addresses, the nodes of

@@ -8,16 +8,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/fileset"
 	"github.com/skyward-sh/skyward/providers"
 )
 
@@ -45,39 +45,55 @@ type desired struct {
 	attrs    map[string]any
 }
 
-// providerStrings converts a decoded provider block into strings, leaving
-// out null attributes.
-func providerStrings(v cty.Value) map[string]string {
-	out := map[string]string{}
-	if v.IsNull() || !v.IsKnown() || !v.Type().IsObjectType() {
-		return out
+// NewProviderConfig is what plans and state keep of a provider block: its
+// type and its arguments as JSON-shaped values (lists and maps included),
+// leaving out null arguments and those the factory declares sensitive.
+func NewProviderConfig(p *hclspec.Provider, f providers.Factory) ProviderConfig {
+	pc := ProviderConfig{Type: p.Type, Config: map[string]any{}}
+	v := p.Config
+	if v == cty.NilVal || v.IsNull() || !v.IsWhollyKnown() || !v.Type().IsObjectType() {
+		return pc
 	}
 	for name, av := range v.AsValueMap() {
-		if av.IsNull() || !av.IsKnown() {
+		if av.IsNull() || f.IsSensitive(name) {
 			continue
 		}
-		if sv, err := convert.Convert(av, cty.String); err == nil {
-			out[name] = sv.AsString()
+		if x := ctyToAny(av); x != nil {
+			pc.Config[name] = x
 		}
 	}
-	return out
+	return pc
 }
 
-// ProviderValue rebuilds a provider's config object from its strings,
-// following the factory's schema.
-func ProviderValue(schema hcldec.ObjectSpec, m map[string]string) (cty.Value, error) {
-	ty := hcldec.ImpliedType(schema)
+// ProviderValue rebuilds a provider's config object from what a plan or the
+// state kept of it, following the factory's schema. The sensitive
+// arguments, never kept, are taken from secrets (the provider block's
+// decoded value, when the config has it; cty.NilVal when not): null
+// there, the provider falls back on its own default (an environment
+// variable).
+func ProviderValue(f providers.Factory, pc ProviderConfig, secrets cty.Value) (cty.Value, error) {
+	ty := hcldec.ImpliedType(f.Schema)
 	if !ty.IsObjectType() {
 		return cty.EmptyObjectVal, nil
 	}
 	vals := map[string]cty.Value{}
 	for name, aty := range ty.AttributeTypes() {
-		s, ok := m[name]
-		if !ok {
-			vals[name] = cty.NullVal(aty)
+		vals[name] = cty.NullVal(aty)
+		if f.IsSensitive(name) {
+			if secrets != cty.NilVal && !secrets.IsNull() && secrets.Type().IsObjectType() && secrets.Type().HasAttribute(name) {
+				vals[name] = secrets.GetAttr(name)
+			}
 			continue
 		}
-		v, err := convert.Convert(cty.StringVal(s), aty)
+		x, ok := pc.Config[name]
+		if !ok || x == nil {
+			continue
+		}
+		b, err := json.Marshal(x)
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("provider argument %q: %w", name, err)
+		}
+		v, err := ctyjson.Unmarshal(b, aty)
 		if err != nil {
 			return cty.NilVal, fmt.Errorf("provider argument %q: %w", name, err)
 		}
@@ -87,20 +103,19 @@ func ProviderValue(schema hcldec.ObjectSpec, m map[string]string) (cty.Value, er
 }
 
 // desiredResources lists what cfg asks for, keyed by address.
-func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
+func desiredResources(cfg *hclspec.Config, reg *providers.Registry) (map[string]*desired, error) {
 	out := map[string]*desired{}
 	for _, p := range cfg.Pools {
-		prov := cfg.Providers[p.Provider]
-		provCfg := map[string]string{}
 		provType := hclspec.DefaultProvider
-		if prov != nil {
-			provCfg = providerStrings(prov.Config)
+		poolCfg, nodeCfg := map[string]any{}, map[string]any{}
+		if prov := cfg.Providers[p.Provider]; prov != nil {
 			provType = prov.Type
-		}
-		poolCfg := map[string]any{}
-		for k, v := range provCfg {
-			if k != "image" {
-				poolCfg[k] = v
+			f, _ := reg.Lookup(prov.Type)
+			poolCfg = NewProviderConfig(prov, f).Config
+			for _, name := range f.ForceNew {
+				if v, ok := poolCfg[name]; ok {
+					nodeCfg[name] = v
+				}
 			}
 		}
 		addr := providers.PoolAddress(p.Name)
@@ -117,26 +132,26 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 			img = cfg.Images[p.Image]
 		}
 		nodeAttrs := map[string]any{
-			"pool":           p.Name,
-			"provider":       p.Provider,
-			"base_image":     provCfg["image"],
-			"vcpus":          p.VCPUs,
-			"memory_gb":      p.MemoryGB,
-			"disk_gb":        p.DiskGB,
-			"instance_type":  p.InstanceType,
-			"accelerator":    p.Accelerator,
-			"allocation":     p.Allocation,
-			"ttl":            durationString(p.TTL.String(), p.TTL == 0),
-			"concurrency":    p.Concurrency,
-			"image":          p.Image,
-			"apt":            []string{},
-			"pip":            []string{},
-			"setup":          []string{},
-			"env":            map[string]string{},
-			"includes":       []string{},
-			"excludes":       []string{},
-			"includes_hash":  "",
-			"pip_files_hash": "",
+			"pool":            p.Name,
+			"provider":        p.Provider,
+			"provider_config": nodeCfg,
+			"vcpus":           p.VCPUs,
+			"memory_gb":       p.MemoryGB,
+			"disk_gb":         p.DiskGB,
+			"instance_type":   p.InstanceType,
+			"accelerator":     p.Accelerator,
+			"allocation":      p.Allocation,
+			"ttl":             durationString(p.TTL.String(), p.TTL == 0),
+			"concurrency":     p.Concurrency,
+			"image":           p.Image,
+			"apt":             []string{},
+			"pip":             []string{},
+			"setup":           []string{},
+			"env":             map[string]string{},
+			"includes":        []string{},
+			"excludes":        []string{},
+			"includes_hash":   "",
+			"pip_files_hash":  "",
 		}
 		if img != nil {
 			nodeAttrs["apt"] = nonNil(img.Apt)
@@ -220,7 +235,7 @@ func IncludesHash(dir string, includes, excludes []string) (string, error) {
 		if !filepath.IsAbs(root) {
 			root = filepath.Join(dir, inc)
 		}
-		err := WalkIncludes(root, excludes, func(rel string, info fs.FileInfo, full string) error {
+		err := fileset.Walk(root, excludes, func(rel string, info fs.FileInfo, full string) error {
 			fmt.Fprintf(h, "%s\x00%s\x00%o\x00", inc, rel, info.Mode())
 			if info.Mode().IsRegular() {
 				f, err := os.Open(full)
@@ -246,33 +261,6 @@ func IncludesHash(dir string, includes, excludes []string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
-}
-
-// WalkIncludes calls fn for root and every file and directory below it in
-// lexical order, skipping any whose base name matches one of excludes
-// (path.Match patterns). rel is the path relative to root's parent, with
-// forward slashes.
-func WalkIncludes(root string, excludes []string, fn func(rel string, info fs.FileInfo, full string) error) error {
-	parent := filepath.Dir(root)
-	return filepath.Walk(root, func(full string, info fs.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		base := filepath.Base(full)
-		for _, pat := range excludes {
-			if ok, _ := path.Match(pat, base); ok {
-				if info.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		rel, err := filepath.Rel(parent, full)
-		if err != nil {
-			return err
-		}
-		return fn(filepath.ToSlash(rel), info, full)
-	})
 }
 
 // sortedKeys returns m's keys in order.

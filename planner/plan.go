@@ -31,10 +31,11 @@ type Plan struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// ProviderConfig is a provider's type and its configuration as strings.
+// ProviderConfig is a provider's type and its non-sensitive arguments as
+// JSON-shaped values (see NewProviderConfig).
 type ProviderConfig struct {
-	Type   string            `json:"type"`
-	Config map[string]string `json:"config"`
+	Type   string         `json:"type"`
+	Config map[string]any `json:"config"`
 }
 
 // Variable is one resolved input variable as recorded in a plan.

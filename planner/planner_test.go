@@ -167,7 +167,7 @@ func TestBuildRecordsProviderOfRemovedPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ProviderConfig{Type: "container", Config: map[string]string{}}
+	want := ProviderConfig{Type: "container", Config: map[string]any{"image": "img:1"}}
 	if diff := cmp.Diff(want, p.Providers["container"]); diff != "" {
 		t.Errorf("provider from state (-want +got):\n%s", diff)
 	}
@@ -184,8 +184,8 @@ func TestRenderMarksForcedReplacement(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"# pool.dev.node[0] must be replaced",
-		`~ base_image = "img:1" -> "img:2" # forces replacement`,
-		"~ memory_gb  = 1 -> 2\n",
+		`~ provider_config = { image = "img:1" } -> { image = "img:2" } # forces replacement`,
+		"~ memory_gb       = 1 -> 2\n",
 		"Plan: 1 to add, 0 to change, 1 to destroy.",
 	} {
 		if !strings.Contains(out, want) {

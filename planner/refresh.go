@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/skyward-sh/skyward/providers"
@@ -122,7 +123,7 @@ func mergeFacts(r *state.Resource, o providers.Object) {
 	if r.Attributes == nil {
 		r.Attributes = map[string]any{}
 	}
-	for k, v := range o.Attrs {
+	for k, v := range Facts(o) {
 		if v != "" {
 			r.Attributes[k] = v
 		}
@@ -134,6 +135,29 @@ func mergeFacts(r *state.Resource, o providers.Object) {
 			r.Attributes["running"] = false
 		}
 	}
+}
+
+// Facts are the state attributes that record a provider's facts about an
+// object: its private facts as they are, and for nodes private_ip,
+// public_ip, ssh_host, ssh_port and ssh_user ("" when not known). The
+// pinned host key is the controller's, not a fact: it is never refreshed.
+func Facts(o providers.Object) map[string]string {
+	out := make(map[string]string, len(o.Private)+5)
+	for k, v := range o.Private {
+		out[k] = v
+	}
+	if o.Kind != providers.KindNode {
+		return out
+	}
+	out["private_ip"] = o.PrivateIP
+	out["public_ip"] = o.PublicIP
+	out["ssh_host"] = o.SSH.Host
+	out["ssh_user"] = o.SSH.User
+	out["ssh_port"] = ""
+	if o.SSH.Port != 0 {
+		out["ssh_port"] = strconv.Itoa(o.SSH.Port)
+	}
+	return out
 }
 
 func shortID(id string) string {

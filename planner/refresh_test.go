@@ -21,8 +21,9 @@ type memProvider struct {
 
 var _ providers.Provider = (*memProvider)(nil)
 
-func (m *memProvider) Type() string                    { return "container" }
-func (m *memProvider) Check(ctx context.Context) error { return nil }
+func (m *memProvider) Type() string                         { return "container" }
+func (m *memProvider) Capabilities() providers.Capabilities { return providers.Capabilities{} }
+func (m *memProvider) Check(ctx context.Context) error      { return nil }
 func (m *memProvider) Create(ctx context.Context, r providers.Resource) (providers.Object, error) {
 	panic("not used")
 }
@@ -44,7 +45,7 @@ func objectsOf(st *state.State) []providers.Object {
 	var out []providers.Object
 	for _, r := range st.Resources {
 		out = append(out, providers.Object{Kind: providers.Kind(r.Type), Address: r.Address, ID: r.ID, Lineage: st.Lineage, Running: true,
-			Attrs: map[string]string{"private_ip": "10.0.0.1"}})
+			PrivateIP: "10.0.0.1"})
 	}
 	return out
 }

@@ -20,7 +20,14 @@ func Registry() *providers.Registry {
 			"image":   &hcldec.AttrSpec{Name: "image", Type: cty.String},
 			"network": &hcldec.AttrSpec{Name: "network", Type: cty.String},
 		},
-		InPlace: []string{"vcpus", "memory_gb"},
+		InPlace:      []string{"vcpus", "memory_gb"},
+		ForceNew:     []string{"image"},
+		PoolForceNew: []string{"network"},
+		RequiresReplace: func(_ string, before, after any) bool {
+			b, _ := before.(float64)
+			a, _ := after.(float64)
+			return a == 0 && b != 0
+		},
 	})
 	r.Register("aws", providers.Factory{
 		Schema: hcldec.ObjectSpec{"region": &hcldec.AttrSpec{Name: "region", Type: cty.String}},

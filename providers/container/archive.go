@@ -61,3 +61,31 @@ func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 	}
 	return tw.Close()
 }
+
+// writeOpenSSHFiles writes the tar archive a ModeOpenSSH node starts with:
+// its start script and the pool's authorized key. The agent binary comes
+// later, over SSH, as on a cloud VM; no host key is copied.
+func writeOpenSSHFiles(w io.Writer, spec *providers.NodeSpec) error {
+	now := time.Now()
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "opt/skyward/", Mode: 0o755, ModTime: now}); err != nil {
+		return err
+	}
+	files := []struct {
+		path string
+		mode int64
+		data []byte
+	}{
+		{OpenSSHInitPath[1:], 0o700, []byte(openSSHInit)},
+		{AuthorizedKeysPath[1:], 0o600, []byte(spec.AuthorizedKey + "\n")},
+	}
+	for _, file := range files {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: file.path, Mode: file.mode, Size: int64(len(file.data)), ModTime: now}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(file.data); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}

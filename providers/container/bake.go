@@ -1,20 +1,25 @@
 package container
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/skyward-sh/skyward/providers"
 )
 
 // Labels of a baked image.
 const (
-	LabelBake = "skyward.bake" // the recipe key the image was baked for
+	LabelBake = "skyward.bake" // the key the image was baked for: base and recipe
 	LabelBase = "skyward.base" // the base image it was baked from
 )
 
@@ -22,10 +27,28 @@ const (
 // skyward-baked:<first 16 hex digits of the key>.
 const BakedRepository = "skyward-baked"
 
+// secretPaths are the files of a node that no baked image may hold: host
+// keys (skyward's and OpenSSH's), authorized keys, the agent's
+// configuration (the pool token), the image env, logs and the work of
+// task executions. Shell globs, expanded on the node.
+var secretPaths = []string{
+	HostKeyPath, AuthorizedKeysPath,
+	"/opt/skyward/agent.json", "/opt/skyward/env.json", "/opt/skyward/agent.log", "/opt/skyward/agent.pid",
+	"/opt/skyward/exec", "/etc/ssh/ssh_host_*", "/root/.ssh/authorized_keys", "/home/*/.ssh/authorized_keys",
+}
+
 var _ providers.Baker = (*Provider)(nil)
 
-// BakedImage implements providers.Baker: the local image baked for key.
-func (p *Provider) BakedImage(ctx context.Context, key string) (string, bool, error) {
+// bakeKey combines the provider's base image with a recipe key.
+func (p *Provider) bakeKey(recipe string) string {
+	sum := sha256.Sum256([]byte(p.image + "\x00" + recipe))
+	return hex.EncodeToString(sum[:])
+}
+
+// BakedImage implements providers.Baker: the local image baked for recipe
+// on this provider's base image.
+func (p *Provider) BakedImage(ctx context.Context, recipe string) (string, bool, error) {
+	key := p.bakeKey(recipe)
 	imgs, err := p.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelBake+"="+key))})
 	if err != nil {
 		return "", false, fmt.Errorf("list baked images: %w", err)
@@ -41,27 +64,67 @@ func (p *Provider) BakedImage(ctx context.Context, key string) (string, bool, er
 
 // Bake implements providers.Baker: it commits the node's container as
 // skyward-baked:<key16>, labelled with the key, the base image and the
-// lineage that baked it. Baked images outlive the pool (that is their
-// point); `docker rmi` removes them.
-func (p *Provider) Bake(ctx context.Context, o providers.Object, key, base string) (string, error) {
-	if len(key) < 16 {
-		return "", fmt.Errorf("bake: key %q too short", key)
-	}
+// lineage that baked it. The node's secrets are moved to a tmpfs (which a
+// commit leaves out) while the commit runs, and back afterwards. Baked
+// images outlive the pool (that is their point); `docker rmi` removes them.
+func (p *Provider) Bake(ctx context.Context, o providers.Object, recipe string) (string, error) {
+	key := p.bakeKey(recipe)
 	ref := BakedRepository + ":" + key[:16]
+	stash := "set -e; umask 077; for f in " + strings.Join(secretPaths, " ") + `; do [ -e "$f" ] || continue; d=` + bakeStash + `/files$(dirname "$f"); mkdir -p "$d"; mv "$f" "$d/"; done`
+	restore := "set -e; if [ -d " + bakeStash + "/files ]; then cp -a " + bakeStash + "/files/. / && rm -rf " + bakeStash + "/files; fi"
+	if err := p.exec(ctx, o.ID, stash); err != nil {
+		// Whatever was moved goes back before giving up.
+		rerr := p.exec(context.WithoutCancel(ctx), o.ID, restore)
+		if rerr != nil {
+			return "", fmt.Errorf("bake: set secrets aside: %w (and restoring them failed: %v)", err, rerr)
+		}
+		return "", fmt.Errorf("bake: set secrets aside: %w", err)
+	}
 	_, err := p.api.ContainerCommit(ctx, o.ID, container.CommitOptions{
 		Reference: ref,
-		Comment:   "skyward prebaked image for recipe " + key,
+		Comment:   "skyward prebaked image for recipe " + recipe,
 		Changes: []string{
 			"LABEL " + providers.LabelManaged + "=true",
 			"LABEL " + providers.LabelLineage + "=" + o.Lineage,
 			"LABEL " + LabelBake + "=" + key,
-			"LABEL " + LabelBase + "=" + strconv.Quote(base),
+			"LABEL " + LabelBase + "=" + strconv.Quote(p.image),
 		},
 	})
+	if rerr := p.exec(context.WithoutCancel(ctx), o.ID, restore); rerr != nil {
+		return "", fmt.Errorf("bake: restore the node's secrets: %w", rerr)
+	}
 	if err != nil {
 		return "", fmt.Errorf("bake: commit %s: %w", shortRef(o.ID), err)
 	}
 	return ref, nil
+}
+
+// exec runs a shell script as root in a running container and fails with
+// its output when it exits non-zero.
+func (p *Provider) exec(ctx context.Context, id, script string) error {
+	ex, err := p.api.ContainerExecCreate(ctx, id, container.ExecOptions{
+		User: "0", Cmd: []string{"/bin/sh", "-c", script}, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return err
+	}
+	att, err := p.api.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return err
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		return err
+	}
+	st, err := p.api.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return err
+	}
+	if st.ExitCode != 0 {
+		return fmt.Errorf("exit status %d: %s", st.ExitCode, strings.TrimSpace(out.String()))
+	}
+	return nil
 }
 
 func shortRef(id string) string {

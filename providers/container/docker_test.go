@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func TestPoolNetwork(t *testing.T) {
 	o := e.create(r)
 
 	wantName := "skyward-" + e.lineage[:8] + "-dev"
-	if diff := cmp.Diff(map[string]string{"network": wantName, "network_id": o.ID, "shared": "false"}, o.Attrs); diff != "" {
+	if diff := cmp.Diff(map[string]string{"network": wantName, "network_id": o.ID, "shared": "false"}, o.Private); diff != "" {
 		t.Errorf("attrs (-want +got):\n%s", diff)
 	}
 	if o.Kind != providers.KindPool || o.Address != "pool.dev" || o.Lineage != e.lineage {
@@ -125,9 +126,9 @@ func TestNodeCreate(t *testing.T) {
 		t.Errorf("object = %+v", o)
 	}
 	name := "skyward-" + e.lineage[:8] + "-dev-0"
-	if o.Attrs["name"] != name || o.Attrs["network"] != pool.Attrs["network"] || o.Attrs["ssh_host"] != "127.0.0.1" ||
-		o.Attrs["ssh_user"] != "root" || o.Attrs["ssh_port"] == "" || net.ParseIP(o.Attrs["private_ip"]) == nil {
-		t.Errorf("attrs = %v", o.Attrs)
+	if o.Private["name"] != name || o.Private["network"] != pool.Private["network"] || o.SSH.Host != "127.0.0.1" ||
+		o.SSH.User != "root" || o.SSH.Port == 0 || net.ParseIP(o.PrivateIP) == nil {
+		t.Errorf("object = %+v", o)
 	}
 	if diff := cmp.Diff(map[string]string{"vcpus": "1", "memory_gb": "0.5", "base_image": baseImage}, o.Spec); diff != "" {
 		t.Errorf("spec (-want +got):\n%s", diff)
@@ -171,11 +172,11 @@ func TestNodeCreate(t *testing.T) {
 		}
 	}
 	bindings := c.NetworkSettings.Ports["22/tcp"]
-	if len(bindings) != 1 || bindings[0].HostIP != "127.0.0.1" || bindings[0].HostPort != o.Attrs["ssh_port"] {
-		t.Errorf("22/tcp bindings = %+v, want one on 127.0.0.1:%s", bindings, o.Attrs["ssh_port"])
+	if len(bindings) != 1 || bindings[0].HostIP != "127.0.0.1" || bindings[0].HostPort != strconv.Itoa(o.SSH.Port) {
+		t.Errorf("22/tcp bindings = %+v, want one on 127.0.0.1:%s", bindings, strconv.Itoa(o.SSH.Port))
 	}
-	if ep := c.NetworkSettings.Networks[pool.Attrs["network"]]; ep == nil || ep.IPAddress != o.Attrs["private_ip"] {
-		t.Errorf("endpoint on %s = %+v", pool.Attrs["network"], ep)
+	if ep := c.NetworkSettings.Networks[pool.Private["network"]]; ep == nil || ep.IPAddress != o.PrivateIP {
+		t.Errorf("endpoint on %s = %+v", pool.Private["network"], ep)
 	}
 
 	t.Run("files", func(t *testing.T) {
@@ -231,14 +232,14 @@ func TestNodeCreate(t *testing.T) {
 	})
 
 	t.Run("banner", func(t *testing.T) {
-		if got := readBanner(t, o.Attrs["ssh_port"]); got != "SSH-2.0-fake" {
+		if got := readBanner(t, strconv.Itoa(o.SSH.Port)); got != "SSH-2.0-fake" {
 			t.Errorf("banner %q", got)
 		}
 	})
 
 	t.Run("alias", func(t *testing.T) {
 		// Another container on the pool network resolves the hostname.
-		code := runOnNetwork(t, pool.Attrs["network"], e.labels("probe"), "getent", "hosts", "dev-0")
+		code := runOnNetwork(t, pool.Private["network"], e.labels("probe"), "getent", "hosts", "dev-0")
 		if code != 0 {
 			t.Errorf("getent hosts dev-0 exited %d", code)
 		}
@@ -348,7 +349,7 @@ func TestNodeUpdate(t *testing.T) {
 	if !up.Running || up.ID != o.ID || up.Spec["memory_gb"] != "0.75" {
 		t.Errorf("after update of stopped node: %+v", up)
 	}
-	if got := readBanner(t, up.Attrs["ssh_port"]); got != "SSH-2.0-fake" {
+	if got := readBanner(t, strconv.Itoa(up.SSH.Port)); got != "SSH-2.0-fake" {
 		t.Errorf("banner %q", got)
 	}
 
@@ -449,8 +450,8 @@ func TestList(t *testing.T) {
 		t.Fatal(err)
 	}
 	want[2].Running = false
-	want[2].Attrs["private_ip"] = ""
-	want[2].Attrs["ssh_port"] = ""
+	want[2].PrivateIP = ""
+	want[2].SSH = providers.SSHEndpoint{}
 	for i := range want {
 		if want[i].Kind == providers.KindNode {
 			want[i].Spec = map[string]string{"base_image": baseImage}
@@ -515,7 +516,7 @@ func TestSharedNetwork(t *testing.T) {
 		t.Fatalf("parallel pools on networks %q and %q", poolA.ID, poolX.ID)
 	}
 	poolB := b.create(b.poolResource("dev"))
-	if poolA.ID != poolB.ID || poolA.Attrs["network"] != shared || poolA.Attrs["shared"] != "true" {
+	if poolA.ID != poolB.ID || poolA.Private["network"] != shared || poolA.Private["shared"] != "true" {
 		t.Fatalf("pools %+v and %+v", poolA, poolB)
 	}
 	n, err := dockerCli.NetworkInspect(ctx, poolA.ID, network.InspectOptions{})
@@ -526,8 +527,8 @@ func TestSharedNetwork(t *testing.T) {
 		t.Errorf("shared network labels (-want +got):\n%s", diff)
 	}
 	node := a.create(a.nodeResource("dev", 0, poolA, 0, 0))
-	if node.Attrs["network"] != shared {
-		t.Errorf("node network %q", node.Attrs["network"])
+	if node.Private["network"] != shared {
+		t.Errorf("node network %q", node.Private["network"])
 	}
 	list, err := a.p.List(ctx, a.lineage)
 	if err != nil {
@@ -603,7 +604,7 @@ func BenchmarkCreateNode(b *testing.B) {
 					b.Fatal(err)
 				}
 				if ready {
-					readBanner(b, o.Attrs["ssh_port"])
+					readBanner(b, strconv.Itoa(o.SSH.Port))
 				}
 				b.StopTimer()
 				if err := e.p.Delete(ctx, o); err != nil {

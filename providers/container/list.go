@@ -57,15 +57,8 @@ func summaryObject(c container.Summary) providers.Object {
 			}
 		}
 	}
-	o := providers.Object{
-		Kind:    providers.KindNode,
-		Address: c.Labels[providers.LabelAddress],
-		ID:      c.ID,
-		Lineage: c.Labels[providers.LabelLineage],
-		Running: running,
-		Attrs:   nodeAttrs(containerName(c.Names), netName, privateIP, port),
-		Spec:    map[string]string{"base_image": c.Image},
-	}
+	o := node(c.Labels, c.ID, containerName(c.Names), netName, privateIP, port, running)
+	o.Spec = map[string]string{"base_image": c.Image}
 	return o
 }
 

@@ -219,5 +219,10 @@ func (e *env) create(r providers.Resource) providers.Object {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if r.Kind == providers.KindNode {
+		if o, err = e.p.Wait(ctx, o); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	return o
 }

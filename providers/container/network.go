@@ -50,7 +50,7 @@ func (p *Provider) createPool(ctx context.Context, r providers.Resource) (provid
 		ID:      id,
 		Lineage: r.Lineage,
 		Running: true,
-		Attrs:   poolAttrs(name, id, shared),
+		Private: poolAttrs(name, id, shared),
 	}, nil
 }
 
@@ -100,7 +100,7 @@ func poolObject(n network.Inspect, prev providers.Object) providers.Object {
 		ID:      n.ID,
 		Lineage: n.Labels[providers.LabelLineage],
 		Running: true,
-		Attrs:   poolAttrs(n.Name, n.ID, n.Labels[LabelShared] == "true"),
+		Private: poolAttrs(n.Name, n.ID, n.Labels[LabelShared] == "true"),
 	}
 	if o.Address == "" {
 		o.Address = prev.Address
@@ -122,7 +122,7 @@ func (p *Provider) deletePool(ctx context.Context, o providers.Object) error {
 		}
 		return fmt.Errorf("delete: network %s: %w", o.ID, err)
 	}
-	if n.Labels[LabelShared] == "true" || o.Attrs["shared"] == "true" {
+	if n.Labels[LabelShared] == "true" || o.Private["shared"] == "true" {
 		return p.deleteShared(ctx, n)
 	}
 

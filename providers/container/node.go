@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -28,13 +29,19 @@ const (
 	AgentPath          = agent.BinaryPath
 	HostKeyPath        = "/opt/skyward/ssh_host_ed25519_key"
 	AuthorizedKeysPath = "/opt/skyward/authorized_keys"
+	// OpenSSHInitPath is the start script of a ModeOpenSSH node.
+	OpenSSHInitPath = "/opt/skyward/openssh-init.sh"
+	// bakeStash is a tmpfs on every node: a bake moves the node's secrets
+	// there while the container is committed, and a tmpfs is not part of
+	// the commit.
+	bakeStash = "/run/skyward-bake"
 )
+
+// LabelUser is the label of a node container naming its SSH login user.
+const LabelUser = "skyward.user"
 
 // sshPort is the port the agent's SSH server listens on in the container.
 const sshPort = nat.Port("22/tcp")
-
-// SSHUser is the user a container node is reached as.
-const SSHUser = "root"
 
 // entrypoint starts the agent as PID 1: it serves SSH and reaps orphans.
 // With a ttl it stops everything, and so the container, after that long.
@@ -51,6 +58,47 @@ func entrypoint(ttl time.Duration) []string {
 	return e
 }
 
+// openSSHInit starts the image's own OpenSSH server as PID 1, as a cloud
+// VM's boot does: it creates the login user ($1) with passwordless sudo
+// when the image lacks it, installs the pool's authorized key for it, makes
+// the host keys on the node and, with a ttl ($2, seconds), stops the
+// container after that long, whatever the controller does.
+const openSSHInit = `#!/bin/sh
+set -eu
+user=$1 ttl=$2
+fail() { echo "skyward: $*" >&2; exit 78; }
+[ -x /usr/sbin/sshd ] || fail "the image has no OpenSSH server (/usr/sbin/sshd); install openssh-server in it, or use ssh = \"agent\""
+if [ "$user" != root ]; then
+  command -v sudo >/dev/null || fail "user $user needs sudo, which the image lacks; install sudo in it, or use user = \"root\""
+  if ! id -u "$user" >/dev/null 2>&1; then
+    useradd -m -s /bin/sh -p '*' "$user" || fail "cannot create user $user"
+  fi
+  echo "$user ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/skyward-"$user"
+  chmod 0440 /etc/sudoers.d/skyward-"$user"
+fi
+home=$(getent passwd "$user" | cut -d: -f6)
+mkdir -p "$home/.ssh"
+cp /opt/skyward/authorized_keys "$home/.ssh/authorized_keys"
+chown -R "$user" "$home/.ssh"
+chmod 0700 "$home/.ssh"
+chmod 0600 "$home/.ssh/authorized_keys"
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+if [ "$ttl" -gt 0 ]; then
+  (sleep "$ttl"; kill -TERM 1) </dev/null >/dev/null 2>&1 &
+fi
+exec /usr/sbin/sshd -D -e
+`
+
+// openSSHEntrypoint runs openSSHInit for user with a ttl.
+func openSSHEntrypoint(user string, ttl time.Duration) []string {
+	secs := int64(0)
+	if ttl > 0 {
+		secs = max(1, int64(math.Ceil(ttl.Seconds())))
+	}
+	return []string{"/bin/sh", OpenSSHInitPath, user, strconv.FormatInt(secs, 10)}
+}
+
 // ContainerName is the name of the container of node index of pool.
 func ContainerName(lineage, pool string, index int) string {
 	return fmt.Sprintf("skyward-%s-%s-%d", short(lineage), pool, index)
@@ -63,17 +111,21 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		return providers.Object{}, errors.New("create: node resource has no node spec")
 	case r.Lineage == "" || r.Pool == "":
 		return providers.Object{}, errors.New("create: node resource needs a lineage and a pool name")
-	case r.PoolObject == nil || r.PoolObject.Attrs["network"] == "":
+	case r.PoolObject == nil || r.PoolObject.Private["network"] == "":
 		return providers.Object{}, errors.New("create: node resource has no pool network")
-	case spec.AgentBinary == "":
+	case spec.AuthorizedKey == "":
+		return providers.Object{}, errors.New("create: node needs an authorized key")
+	case p.mode == ModeAgent && spec.AgentBinary == "":
 		return providers.Object{}, errors.New("create: no agent binary to copy into the node")
-	case len(spec.HostKey) == 0 || spec.AuthorizedKey == "":
-		return providers.Object{}, errors.New("create: node needs an SSH host key and an authorized key")
+	case p.mode == ModeAgent && len(spec.HostKey) == 0:
+		return providers.Object{}, errors.New("create: node needs an SSH host key")
 	}
-	if fi, err := os.Stat(spec.AgentBinary); err != nil {
-		return providers.Object{}, fmt.Errorf("create: agent binary: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return providers.Object{}, fmt.Errorf("create: agent binary %s is not a regular file", spec.AgentBinary)
+	if p.mode == ModeAgent {
+		if fi, err := os.Stat(spec.AgentBinary); err != nil {
+			return providers.Object{}, fmt.Errorf("create: agent binary: %w", err)
+		} else if !fi.Mode().IsRegular() {
+			return providers.Object{}, fmt.Errorf("create: agent binary %s is not a regular file", spec.AgentBinary)
+		}
 	}
 	res, err := resources(spec.VCPUs, spec.MemoryGB)
 	if err != nil {
@@ -87,16 +139,21 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		return providers.Object{}, fmt.Errorf("create: %w", err)
 	}
 
-	netName := r.PoolObject.Attrs["network"]
+	netName := r.PoolObject.Private["network"]
 	name := ContainerName(r.Lineage, r.Pool, r.Index)
 	labels := labelsFor(r)
 	labels[LabelPool] = r.Pool
 	labels[LabelIndex] = strconv.Itoa(r.Index)
+	labels[LabelUser] = p.user
 	noInit := false
+	entry := entrypoint(spec.TTL)
+	if p.mode == ModeOpenSSH {
+		entry = openSSHEntrypoint(p.user, spec.TTL)
+	}
 	cfg := &container.Config{
 		Hostname:     spec.Hostname,
 		Image:        img,
-		Entrypoint:   entrypoint(spec.TTL),
+		Entrypoint:   entry,
 		Cmd:          []string{},
 		ExposedPorts: nat.PortSet{sshPort: struct{}{}},
 		Labels:       labels,
@@ -106,6 +163,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		PortBindings: nat.PortMap{sshPort: {{HostIP: "127.0.0.1", HostPort: ""}}},
 		Resources:    res,
 		Init:         &noInit,
+		Tmpfs:        map[string]string{bakeStash: "mode=0700"},
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},
@@ -125,7 +183,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		return providers.Object{}, fmt.Errorf("create: container %s: %w", name, err)
 	}
 
-	o, err := p.setUp(ctx, created.ID, spec)
+	err = p.setUp(ctx, created.ID, spec)
 	if err != nil {
 		// No leaks: the caller never learns this container's id.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -135,31 +193,63 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		}
 		return providers.Object{}, fmt.Errorf("create: container %s: %w", name, err)
 	}
-	return o, nil
+	// Started, not yet inspected: Wait reads its address and SSH port.
+	return providers.Object{Kind: providers.KindNode, Address: r.Address, ID: created.ID, Lineage: r.Lineage,
+		Private: map[string]string{"name": name, "network": netName}}, nil
 }
 
-// setUp copies the agent and keys into a created container, starts it and
-// returns its object.
-func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec) (providers.Object, error) {
+// setUp copies the node's files into a created container and starts it.
+func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec) error {
 	if err := p.copyFiles(ctx, id, spec); err != nil {
-		return providers.Object{}, fmt.Errorf("copy agent and keys: %w", err)
+		return fmt.Errorf("copy agent and keys: %w", err)
 	}
 	if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return providers.Object{}, fmt.Errorf("start: %w", err)
+		return fmt.Errorf("start: %w", err)
 	}
-	// The port mapping is in place once start returns: no polling.
-	c, err := p.api.ContainerInspect(ctx, id)
-	if err != nil {
-		return providers.Object{}, fmt.Errorf("inspect: %w", err)
+	return nil
+}
+
+var _ providers.Waiter = (*Provider)(nil)
+
+// Wait implements providers.Waiter: it inspects the container until it
+// runs with its SSH port published. A container that exited says why, with
+// the tail of its log.
+func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
+	delay := 10 * time.Millisecond
+	for {
+		c, err := p.api.ContainerInspect(ctx, o.ID)
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), providers.ErrNotFound)
+			}
+			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), err)
+		}
+		obj := nodeObject(c)
+		if obj.Running && obj.SSH.Port != 0 {
+			return obj, nil
+		}
+		if c.State != nil && !c.State.Running && c.State.Status == "exited" {
+			return providers.Object{}, fmt.Errorf("wait: container %s exited with status %d before it served SSH%s", shortRef(o.ID), c.State.ExitCode, p.logTail(ctx, o.ID))
+		}
+		select {
+		case <-ctx.Done():
+			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
 	}
-	return nodeObject(c), nil
 }
 
 func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.NodeSpec) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := writeNodeFiles(pw, spec)
+		var err error
+		if p.mode == ModeOpenSSH {
+			err = writeOpenSSHFiles(pw, spec)
+		} else {
+			err = writeNodeFiles(pw, spec)
+		}
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -358,19 +448,13 @@ func nodeObject(c container.InspectResponse) providers.Object {
 			}
 		}
 	}
-	return providers.Object{
-		Kind:    providers.KindNode,
-		Address: labels[providers.LabelAddress],
-		ID:      c.ID,
-		Lineage: labels[providers.LabelLineage],
-		Running: running,
-		Attrs:   nodeAttrs(strings.TrimPrefix(c.Name, "/"), netName, privateIP, port),
-		Spec: map[string]string{
-			"vcpus":      strconv.FormatFloat(float64(nano)/1e9, 'f', -1, 64),
-			"memory_gb":  strconv.FormatFloat(float64(mem)/(1<<30), 'f', -1, 64),
-			"base_image": img,
-		},
+	o := node(labels, c.ID, strings.TrimPrefix(c.Name, "/"), netName, privateIP, port, running)
+	o.Spec = map[string]string{
+		"vcpus":      strconv.FormatFloat(float64(nano)/1e9, 'f', -1, 64),
+		"memory_gb":  strconv.FormatFloat(float64(mem)/(1<<30), 'f', -1, 64),
+		"base_image": img,
 	}
+	return o
 }
 
 // pickNetwork returns mode if the container is on that network, else the
@@ -387,15 +471,26 @@ func pickNetwork(mode string, nets map[string]*network.EndpointSettings) string 
 	return names[0]
 }
 
-func nodeAttrs(name, netName, privateIP, port string) map[string]string {
-	return map[string]string{
-		"name":       name,
-		"network":    netName,
-		"private_ip": privateIP,
-		"ssh_host":   "127.0.0.1",
-		"ssh_port":   port,
-		"ssh_user":   SSHUser,
+// node builds a node object from what an inspect or a list tells; the
+// SSH endpoint is known once the port is published.
+func node(labels map[string]string, id, name, netName, privateIP, port string, running bool) providers.Object {
+	o := providers.Object{
+		Kind:      providers.KindNode,
+		Address:   labels[providers.LabelAddress],
+		ID:        id,
+		Lineage:   labels[providers.LabelLineage],
+		Running:   running,
+		PrivateIP: privateIP,
+		Private:   map[string]string{"name": name, "network": netName},
 	}
+	if n, err := strconv.Atoi(port); err == nil && n > 0 {
+		user := labels[LabelUser]
+		if user == "" {
+			user = DefaultUser
+		}
+		o.SSH = providers.SSHEndpoint{Host: "127.0.0.1", Port: n, User: user}
+	}
+	return o
 }
 
 var _ providers.Preparer = (*Provider)(nil)
@@ -419,4 +514,23 @@ func (p *Provider) Prepare(ctx context.Context, nodes []providers.NodeSpec) erro
 		}
 	}
 	return nil
+}
+
+// logTail returns the last lines of a container's output, indented on
+// lines of their own, or "" when there are none.
+func (p *Provider) logTail(ctx context.Context, id string) string {
+	rc, err := p.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "10"})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil && out.Len() == 0 {
+		return ""
+	}
+	text := strings.TrimSpace(out.String())
+	if text == "" {
+		return ""
+	}
+	return ":\n  " + strings.ReplaceAll(text, "\n", "\n  ")
 }

@@ -29,7 +29,24 @@ const Type = "container"
 const (
 	DefaultBinary = "docker"
 	DefaultImage  = "ubuntu:24.04"
+	DefaultUser   = "root"
 )
+
+// Node modes: which SSH server a node container runs.
+const (
+	// ModeAgent: skyward's own SSH server is the container's PID 1, with
+	// the host key the controller generated (fast; the image needs no
+	// sshd).
+	ModeAgent = "agent"
+	// ModeOpenSSH: the image's own OpenSSH server runs, with host keys
+	// made on the node, as on a cloud VM; the controller uploads the
+	// agent over SSH.
+	ModeOpenSSH = "openssh"
+)
+
+// createTimeout bounds the wait for a started container to run with its
+// SSH port published.
+const createTimeout = 2 * time.Minute
 
 // Labels this provider sets besides those of providers.Resource.Labels.
 const (
@@ -55,6 +72,12 @@ type Config struct {
 	// Network is a shared network every pool of this provider joins; ""
 	// gives each pool its own network.
 	Network string
+	// SSH is the node mode: ModeAgent (default) or ModeOpenSSH.
+	SSH string
+	// User is the login user in ModeOpenSSH (default root); any other
+	// user is created with passwordless sudo when the image lacks it.
+	// ModeAgent always logs in as root.
+	User string
 }
 
 // Option changes how New builds a provider.
@@ -79,6 +102,8 @@ func Factory() providers.Factory {
 			"binary":  &hcldec.AttrSpec{Name: "binary", Type: cty.String},
 			"image":   &hcldec.AttrSpec{Name: "image", Type: cty.String},
 			"network": &hcldec.AttrSpec{Name: "network", Type: cty.String},
+			"ssh":     &hcldec.AttrSpec{Name: "ssh", Type: cty.String},
+			"user":    &hcldec.AttrSpec{Name: "user", Type: cty.String},
 		},
 		New: func(cfg cty.Value) (providers.Provider, error) {
 			c, err := DecodeConfig(cfg)
@@ -87,14 +112,26 @@ func Factory() providers.Factory {
 			}
 			return New(c)
 		},
-		InPlace: []string{"vcpus", "memory_gb"},
+		InPlace:         []string{"vcpus", "memory_gb"},
+		RequiresReplace: liftsLimit,
+		ForceNew:        []string{"image", "ssh", "user"},
+		PoolForceNew:    []string{"binary", "network"},
 	}
+}
+
+// liftsLimit reports whether a change of a CPU or memory limit goes back
+// to no limit: the engine reads 0 as "leave as is", so that needs a new
+// container.
+func liftsLimit(_ string, before, after any) bool {
+	b, _ := before.(float64)
+	a, _ := after.(float64)
+	return a == 0 && b != 0
 }
 
 // DecodeConfig turns a value conforming to Factory().Schema into a Config,
 // applying defaults for null attributes. A null cfg gives the defaults.
 func DecodeConfig(cfg cty.Value) (Config, error) {
-	c := Config{Binary: DefaultBinary, Image: DefaultImage}
+	c := Config{Binary: DefaultBinary, Image: DefaultImage, SSH: ModeAgent, User: DefaultUser}
 	if cfg.IsNull() {
 		return c, nil
 	}
@@ -104,7 +141,7 @@ func DecodeConfig(cfg cty.Value) (Config, error) {
 	if !cfg.Type().IsObjectType() {
 		return c, fmt.Errorf("container provider: configuration must be an object, not %s", cfg.Type().FriendlyName())
 	}
-	for name, dst := range map[string]*string{"binary": &c.Binary, "image": &c.Image, "network": &c.Network} {
+	for name, dst := range map[string]*string{"binary": &c.Binary, "image": &c.Image, "network": &c.Network, "ssh": &c.SSH, "user": &c.User} {
 		if !cfg.Type().HasAttribute(name) {
 			continue
 		}
@@ -117,7 +154,41 @@ func DecodeConfig(cfg cty.Value) (Config, error) {
 		}
 		*dst = v.AsString()
 	}
-	return c, nil
+	return c, c.validate()
+}
+
+// validate checks the settings that New cannot default.
+func (c *Config) validate() error {
+	switch c.SSH {
+	case "":
+		c.SSH = ModeAgent
+	case ModeAgent, ModeOpenSSH:
+	default:
+		return fmt.Errorf(`container provider: ssh = %q is not a node mode; use "agent" (skyward's SSH server) or "openssh" (the image's OpenSSH)`, c.SSH)
+	}
+	if c.User == "" {
+		c.User = DefaultUser
+	}
+	if c.SSH == ModeAgent && c.User != DefaultUser {
+		return fmt.Errorf(`container provider: user = %q needs ssh = "openssh"; skyward's own SSH server logs in as root`, c.User)
+	}
+	if !validUser(c.User) {
+		return fmt.Errorf("container provider: user = %q is not a valid user name", c.User)
+	}
+	return nil
+}
+
+// validUser accepts the portable user names of useradd(8).
+func validUser(u string) bool {
+	if u == "" || len(u) > 32 || u[0] == '-' {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Provider is the container provider. Build it with New; it is safe for
@@ -128,6 +199,8 @@ type Provider struct {
 	engine   string // "Docker daemon" or "Podman service", for messages
 	image    string
 	network  string
+	mode     string // ModeAgent or ModeOpenSSH
+	user     string // login user
 	closer   io.Closer
 
 	// sharedMu serialises creating the shared network: the engine's
@@ -149,6 +222,9 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	}
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	engine := "Docker daemon"
 	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
@@ -179,12 +255,20 @@ func newProvider(api dockerAPI, endpoint string, cfg Config) *Provider {
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage
 	}
+	if cfg.SSH == "" {
+		cfg.SSH = ModeAgent
+	}
+	if cfg.User == "" {
+		cfg.User = DefaultUser
+	}
 	return &Provider{
 		api:      api,
 		endpoint: endpoint,
 		engine:   "Docker daemon",
 		image:    cfg.Image,
 		network:  cfg.Network,
+		mode:     cfg.SSH,
+		user:     cfg.User,
 	}
 }
 
@@ -213,6 +297,21 @@ func (p *Provider) Close() error {
 
 // Type implements providers.Provider.
 func (p *Provider) Type() string { return Type }
+
+// Capabilities implements providers.Provider. Nodes share their pool's
+// bridge network. In ModeAgent the provider installs the controller's host
+// key and skyward's SSH server kills a session's processes with it; in
+// ModeOpenSSH the node makes its own host keys, which the controller pins
+// at first contact, as on a cloud.
+func (p *Provider) Capabilities() providers.Capabilities {
+	c := providers.Capabilities{PrivateNetwork: true, CreateTimeout: createTimeout}
+	if p.mode == ModeAgent {
+		c.HostKey, c.KillsSessions = providers.HostKeyInstalled, true
+	} else {
+		c.HostKey = providers.HostKeyFirstContact
+	}
+	return c
+}
 
 // Check pings the engine with a short timeout.
 func (p *Provider) Check(ctx context.Context) error {
@@ -267,6 +366,10 @@ type dockerAPI interface {
 	NetworkRemove(ctx context.Context, networkID string) error
 	NetworkList(ctx context.Context, opts network.ListOptions) ([]network.Summary, error)
 	ContainerCommit(ctx context.Context, containerID string, opts container.CommitOptions) (container.CommitResponse, error)
+	ContainerExecCreate(ctx context.Context, containerID string, opts container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, opts container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+	ContainerLogs(ctx context.Context, containerID string, opts container.LogsOptions) (io.ReadCloser, error)
 	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
 }
 

@@ -28,38 +28,38 @@ func TestDecodeAndNew(t *testing.T) {
 	}{
 		"null": {
 			cfg:  cty.NullVal(cty.DynamicPseudoType),
-			want: Config{Binary: "docker", Image: "ubuntu:24.04"},
+			want: Config{Binary: "docker", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 		},
 		"defaults": {
 			cfg: cty.ObjectVal(map[string]cty.Value{
 				"binary": cty.NullVal(cty.String), "image": cty.NullVal(cty.String), "network": cty.NullVal(cty.String),
 			}),
 			env:      map[string]string{"DOCKER_HOST": "unix:///tmp/skyward-test.sock"},
-			want:     Config{Binary: "docker", Image: "ubuntu:24.04"},
+			want:     Config{Binary: "docker", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 			endpoint: "unix:///tmp/skyward-test.sock",
 		},
 		"all set": {
 			cfg: cty.ObjectVal(map[string]cty.Value{
 				"binary": cty.StringVal("docker"), "image": cty.StringVal("debian:12"), "network": cty.StringVal("lab"),
 			}),
-			want: Config{Binary: "docker", Image: "debian:12", Network: "lab"},
+			want: Config{Binary: "docker", Image: "debian:12", Network: "lab", SSH: "agent", User: "root"},
 		},
 		"podman CONTAINER_HOST": {
 			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("podman")}),
 			env:      map[string]string{"CONTAINER_HOST": "unix:///tmp/podman-test.sock", "XDG_RUNTIME_DIR": "/run/user/7"},
-			want:     Config{Binary: "podman", Image: "ubuntu:24.04"},
+			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 			endpoint: "unix:///tmp/podman-test.sock",
 		},
 		"podman XDG_RUNTIME_DIR": {
 			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("podman")}),
 			env:      map[string]string{"CONTAINER_HOST": "", "XDG_RUNTIME_DIR": "/run/user/7"},
-			want:     Config{Binary: "podman", Image: "ubuntu:24.04"},
+			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 			endpoint: "unix:///run/user/7/podman/podman.sock",
 		},
 		"podman system socket": {
 			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("podman")}),
 			env:      map[string]string{"CONTAINER_HOST": "", "XDG_RUNTIME_DIR": ""},
-			want:     Config{Binary: "podman", Image: "ubuntu:24.04"},
+			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 			endpoint: "unix:///run/podman/podman.sock",
 		},
 		"nerdctl": {
@@ -69,6 +69,22 @@ func TestDecodeAndNew(t *testing.T) {
 		"unknown binary": {
 			cfg: cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("lxc")}),
 			err: `unknown binary "lxc"`,
+		},
+		"openssh as ubuntu": {
+			cfg:  cty.ObjectVal(map[string]cty.Value{"ssh": cty.StringVal("openssh"), "user": cty.StringVal("ubuntu")}),
+			want: Config{Binary: "docker", Image: "ubuntu:24.04", SSH: "openssh", User: "ubuntu"},
+		},
+		"unknown ssh mode": {
+			cfg: cty.ObjectVal(map[string]cty.Value{"ssh": cty.StringVal("dropbear")}),
+			err: `ssh = "dropbear" is not a node mode`,
+		},
+		"user without openssh": {
+			cfg: cty.ObjectVal(map[string]cty.Value{"user": cty.StringVal("ubuntu")}),
+			err: `user = "ubuntu" needs ssh = "openssh"`,
+		},
+		"bad user name": {
+			cfg: cty.ObjectVal(map[string]cty.Value{"ssh": cty.StringVal("openssh"), "user": cty.StringVal("-rf")}),
+			err: `user = "-rf" is not a valid user name`,
 		},
 		"unknown value": {
 			cfg: cty.ObjectVal(map[string]cty.Value{"image": cty.UnknownVal(cty.String)}),
@@ -210,15 +226,14 @@ func TestListCallsAndMapping(t *testing.T) {
 	}
 	want := []providers.Object{
 		{Kind: providers.KindPool, Address: "pool.dev", ID: "n1", Lineage: "abc", Running: true,
-			Attrs: map[string]string{"network": "skyward-abc-dev", "network_id": "n1", "shared": "false"}},
+			Private: map[string]string{"network": "skyward-abc-dev", "network_id": "n1", "shared": "false"}},
 		{Kind: providers.KindNode, Address: "pool.dev.node[0]", ID: "c0", Lineage: "abc", Running: true,
-			Attrs: map[string]string{"name": "skyward-abc-dev-0", "network": "skyward-abc-dev", "private_ip": "172.20.0.2",
-				"ssh_host": "127.0.0.1", "ssh_port": "32768", "ssh_user": "root"},
-			Spec: map[string]string{"base_image": "img"}},
+			PrivateIP: "172.20.0.2", SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: 32768, User: "root"},
+			Private: map[string]string{"name": "skyward-abc-dev-0", "network": "skyward-abc-dev"},
+			Spec:    map[string]string{"base_image": "img"}},
 		{Kind: providers.KindNode, Address: "pool.dev.node[1]", ID: "c1", Lineage: "abc", Running: false,
-			Attrs: map[string]string{"name": "skyward-abc-dev-1", "network": "skyward-abc-dev", "private_ip": "",
-				"ssh_host": "127.0.0.1", "ssh_port": "", "ssh_user": "root"},
-			Spec: map[string]string{"base_image": "img"}},
+			Private: map[string]string{"name": "skyward-abc-dev-1", "network": "skyward-abc-dev"},
+			Spec:    map[string]string{"base_image": "img"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
@@ -232,7 +247,7 @@ func TestCreateRemovesContainerOnFailure(t *testing.T) {
 	defer cancel()
 	r := providers.Resource{
 		Kind: providers.KindNode, Address: "pool.dev.node[0]", Pool: "dev", Lineage: "abcdefgh-1234",
-		PoolObject: &providers.Object{Attrs: map[string]string{"network": "skyward-abcdefgh-dev"}},
+		PoolObject: &providers.Object{Private: map[string]string{"network": "skyward-abcdefgh-dev"}},
 		Node:       &providers.NodeSpec{Hostname: "dev-0", AgentBinary: "provider_test.go", HostKey: []byte("k"), AuthorizedKey: "ssh-ed25519 AAAA"},
 	}
 	// A context cancelled meanwhile must not stop the cleanup.
