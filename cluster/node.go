@@ -143,9 +143,9 @@ func checkArch(ctx context.Context, c *Client, localPath string) error {
 
 // Recipe is an image recipe to bootstrap a node with.
 type Recipe struct {
-	Env      map[string]string
-	Apt      []string
-	Pip      []string
+	Env map[string]string
+	Apt []string
+	Pip []string
 	// LocalPip are the items of Pip that name local files or directories
 	// (wheels, projects), relative to Dir or absolute: they are sent
 	// with the bootstrap and installed from the node's copy.

@@ -9,7 +9,7 @@
 #        on this machine is configured with).
 set -euo pipefail
 
-packages=(openssh-server python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
+packages=(openssh-server sudo python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
 # The tag carries a hash of the package list so that changing it builds anew.
 hash=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-8)
 tag=${1:-skyward-test-base:bookworm-$hash}
