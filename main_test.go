@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,14 +15,60 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/cli"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/providers/container"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"skyward": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// skyward-slowcreate is skyward whose container nodes take
+		// $SKYWARD_TEST_CREATE_DELAY longer to come up after Create has
+		// returned their id, as a cloud's instances do.
+		"skyward-slowcreate": func() {
+			delay, err := time.ParseDuration(os.Getenv("SKYWARD_TEST_CREATE_DELAY"))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "skyward-slowcreate: SKYWARD_TEST_CREATE_DELAY:", err)
+				os.Exit(2)
+			}
+			reg := cli.DefaultRegistry()
+			f := container.Factory()
+			build := f.New
+			f.New = func(cfg cty.Value) (providers.Provider, error) {
+				p, err := build(cfg)
+				return slowCreate{p, delay}, err
+			}
+			reg.Register(container.Type, f)
+			os.Exit(cli.RunRegistry(reg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
+}
+
+// slowCreate is a provider whose nodes are not running when Create
+// returns: Wait takes delay longer than the provider's own.
+type slowCreate struct {
+	providers.Provider
+	delay time.Duration
+}
+
+func (s slowCreate) Create(ctx context.Context, r providers.Resource) (providers.Object, error) {
+	o, err := s.Provider.Create(ctx, r)
+	o.Running, o.SSH = false, providers.SSHEndpoint{}
+	return o, err
+}
+
+func (s slowCreate) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
+	select {
+	case <-ctx.Done():
+		return providers.Object{}, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Provider.(providers.Waiter).Wait(ctx, o)
 }
 
 // dockerUp reports whether a Docker daemon answers.
@@ -54,6 +101,49 @@ func testEnv(t *testing.T) (agent, image string) {
 }
 
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, "testdata/script"))
+}
+
+// openSSHScripts run a second time with every container node on the
+// image's own OpenSSH server, logging in as ubuntu, as on a cloud VM: host
+// keys pinned at first contact, the agent uploaded over SSH, every
+// bootstrap step through sudo.
+var openSSHScripts = []string{
+	"apply_fresh_pool", "apply_bootstrap", "apply_bootstrap_failure", "apply_killed", "apply_ttl",
+	"apply_prebaked", "plan_drift", "run_executions", "run_failures", "run_lost", "run_stream_interrupt",
+}
+
+func TestScriptsOpenSSH(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range openSSHScripts {
+		a, err := txtar.ParseFile(filepath.Join("testdata/script", name+".txtar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i, f := range a.Files {
+			if !strings.HasSuffix(f.Name, ".hcl") {
+				continue
+			}
+			data := strings.ReplaceAll(string(f.Data), "provider \"container\" {\n",
+				"provider \"container\" {\n  ssh  = \"openssh\"\n  user = \"ubuntu\"\n")
+			if data != string(f.Data) {
+				n++
+			}
+			a.Files[i].Data = []byte(data)
+		}
+		if n == 0 {
+			t.Fatalf("%s: no provider \"container\" block to put in openssh mode", name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".txtar"), txtar.Format(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testscript.Run(t, scriptParams(t, dir))
+}
+
+// scriptParams are the testscript parameters of the scripts in dir.
+func scriptParams(t *testing.T, dir string) testscript.Params {
 	agent, image := testEnv(t)
 	docker := dockerUp()
 	examples, err := filepath.Abs("examples")
@@ -67,8 +157,8 @@ func TestScripts(t *testing.T) {
 	if !docker && os.Getenv("CI") != "" {
 		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
 	}
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+	return testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SKYWARD_AGENT_BINARY", agent)
@@ -90,6 +180,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "docker":
 				return docker, nil
+			case "openssh":
+				return dir != "testdata/script", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -102,8 +194,10 @@ func TestScripts(t *testing.T) {
 			"wait-file":    cmdWaitFile,
 			"node-wait":    cmdNodeWait,
 			"kill-node":    cmdKillNode,
+			"node-exec":    cmdNodeExec,
+			"wait-state":   cmdWaitState,
 		},
-	})
+	}
 }
 
 // lineageOf reads the lineage of the state in dir.
@@ -266,4 +360,46 @@ func cmdNodeInspect(ts *testscript.TestScript, neg bool, args []string) {
 	cmd.Stdout = &out
 	ts.Check(cmd.Run())
 	ts.Stdout().Write(out.Bytes())
+}
+
+// node-exec ADDRESS COMMAND...: run a command as root in a node's
+// container, behind skyward's back.
+func cmdNodeExec(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: node-exec ADDRESS COMMAND...")
+	}
+	out, err := exec.Command("docker", append([]string{"exec", "-u", "0", nodeContainer(ts, args[0])}, args[1:]...)...).CombinedOutput()
+	ts.Stdout().Write(out)
+	if (err != nil) != neg {
+		ts.Fatalf("node-exec %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+// wait-state STATUS N: wait (up to 60s) until the state in $WORK has N
+// nodes with that status.
+func cmdWaitState(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: wait-state STATUS N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var st struct {
+			Resources []struct{ Type, Status string }
+		}
+		if b, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), ".skyward", "state.json")); err == nil && json.Unmarshal(b, &st) == nil {
+			n := 0
+			for _, r := range st.Resources {
+				if r.Type == "node" && r.Status == args[0] {
+					n++
+				}
+			}
+			if n == want {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for %d nodes %s in the state", want, args[0])
 }

@@ -93,7 +93,13 @@ func DefaultRegistry() *providers.Registry {
 // Run runs skyward with the given arguments (without the program name) and
 // returns the process exit code.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	m := &Meta{Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: DefaultRegistry()}
+	return RunRegistry(DefaultRegistry(), args, stdin, stdout, stderr)
+}
+
+// RunRegistry is Run with the providers of reg instead of the built-in
+// ones (for tests that wrap a provider).
+func RunRegistry(reg *providers.Registry, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	m := &Meta{Stdin: stdin, Stdout: stdout, Stderr: stderr, Registry: reg}
 	m.Color = isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
 
 	dir := "."

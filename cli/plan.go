@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -327,15 +328,20 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 	if err := prepare(m.Ctx, p, s.provs, bin); err != nil {
 		return err
 	}
+	createTimeout, err := envDuration("SKYWARD_CREATE_TIMEOUT")
+	if err != nil {
+		return err
+	}
 	ex := &executor.Executor{
-		Providers:   s.provs,
-		State:       m.stateFile(),
-		Keys:        m.keys(),
-		AgentBinary: bin,
-		ConfigDir:   m.Dir,
-		Parallelism: pf.parallelism,
-		Events:      v.Event,
-		Stop:        m.Stop,
+		CreateTimeout: createTimeout,
+		Providers:     s.provs,
+		State:         m.stateFile(),
+		Keys:          m.keys(),
+		AgentBinary:   bin,
+		ConfigDir:     m.Dir,
+		Parallelism:   pf.parallelism,
+		Events:        v.Event,
+		Stop:          m.Stop,
 	}
 	if !pf.json {
 		fmt.Fprintln(m.Stdout)
@@ -435,4 +441,17 @@ func prepare(ctx context.Context, p *planner.Plan, provs map[string]providers.Pr
 		}
 	}
 	return nil
+}
+
+// envDuration reads a duration from the environment; 0 when unset.
+func envDuration(name string) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 10m", name, v)
+	}
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -196,7 +197,7 @@ func (d *Dispatcher) Run(ctx context.Context, jobs []Job) []Outcome {
 		case o.Err == nil:
 			// Pinned to a node that was lost, or every node was lost.
 			o.Lost = true
-			o.Err = fmt.Errorf("%w: no node left to run it", ErrLost)
+			o.Err = fmt.Errorf("%w: no node left to run it%s", ErrLost, s.why())
 			if err := s.dead[jobs[j].Node]; jobs[j].Node >= 0 && err != nil {
 				o.Err = err
 				if !errors.Is(err, ErrLost) {
@@ -218,6 +219,21 @@ type slots struct {
 
 // pick returns the worker for a job pinned to node (or any worker when
 // node < 0) that has a free slot, or nil.
+// why says what made the nodes unusable: "" when none is, else each
+// node's reason, in node order.
+func (s *slots) why() string {
+	nodes := make([]int, 0, len(s.dead))
+	for n := range s.dead {
+		nodes = append(nodes, n)
+	}
+	sort.Ints(nodes)
+	var b strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "; node %d: %v", n, s.dead[n])
+	}
+	return b.String()
+}
+
 func (s *slots) pick(node int) *Worker {
 	var best *Worker
 	bestFree := 0

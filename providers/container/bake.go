@@ -70,8 +70,10 @@ func (p *Provider) BakedImage(ctx context.Context, recipe string) (string, bool,
 func (p *Provider) Bake(ctx context.Context, o providers.Object, recipe string) (string, error) {
 	key := p.bakeKey(recipe)
 	ref := BakedRepository + ":" + key[:16]
-	stash := "set -e; umask 077; for f in " + strings.Join(secretPaths, " ") + `; do [ -e "$f" ] || continue; d=` + bakeStash + `/files$(dirname "$f"); mkdir -p "$d"; mv "$f" "$d/"; done`
-	restore := "set -e; if [ -d " + bakeStash + "/files ]; then cp -a " + bakeStash + "/files/. / && rm -rf " + bakeStash + "/files; fi"
+	// Each path moved is listed, so that exactly those go back (the
+	// stash's own directories keep their modes out of the node's tree).
+	stash := "set -e; for f in " + strings.Join(secretPaths, " ") + `; do [ -e "$f" ] || continue; d=` + bakeStash + `/files$(dirname "$f"); mkdir -p -m 0700 "$d"; mv "$f" "$d/"; echo "$f" >>` + bakeStash + `/moved; done`
+	restore := `set -e; [ -f ` + bakeStash + `/moved ] || exit 0; while read -r f; do mv "` + bakeStash + `/files$f" "$f"; done <` + bakeStash + `/moved; rm -rf ` + bakeStash + `/files ` + bakeStash + `/moved`
 	if err := p.exec(ctx, o.ID, stash); err != nil {
 		// Whatever was moved goes back before giving up.
 		rerr := p.exec(context.WithoutCancel(ctx), o.ID, restore)
