@@ -71,6 +71,13 @@ func setUpDocker() error {
 		return fmt.Errorf("docker daemon at %s: %w", cli.DaemonHost(), err)
 	}
 	dockerCli = cli
+	if tag := os.Getenv("SKYWARD_TEST_IMAGE"); tag != "" {
+		if _, err := cli.ImageInspect(ctx, tag); err != nil {
+			return fmt.Errorf("SKYWARD_TEST_IMAGE %s: %w", tag, err)
+		}
+		baseImage = tag
+		return nil
+	}
 	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "skyward-test-base"))})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -225,7 +226,9 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), err)
 		}
 		obj := nodeObject(c)
-		if obj.Running && obj.SSH.Port != 0 {
+		// A node on OpenSSH is up once its sshd answers: its start script
+		// may still fail (no sshd, no sudo), and then says why below.
+		if obj.Running && obj.SSH.Port != 0 && (p.mode == ModeAgent || sshAnswers(ctx, obj.SSH.Port)) {
 			return obj, nil
 		}
 		if c.State != nil && !c.State.Running && c.State.Status == "exited" {
@@ -533,4 +536,20 @@ func (p *Provider) logTail(ctx context.Context, id string) string {
 		return ""
 	}
 	return ":\n  " + strings.ReplaceAll(text, "\n", "\n  ")
+}
+
+// sshAnswers reports whether an SSH server greets on 127.0.0.1:port. The
+// engine's port proxy accepts connections before anything listens in the
+// container, so only the banner tells.
+func sshAnswers(ctx context.Context, port int) bool {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(c, buf)
+	return err == nil && string(buf) == "SSH-"
 }

@@ -1,0 +1,119 @@
+package container
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/providers/providertest"
+)
+
+// modes are the two node modes, as provider blocks set them.
+var modes = map[string]map[string]cty.Value{
+	"agent":   {"ssh": cty.StringVal(ModeAgent)},
+	"openssh": {"ssh": cty.StringVal(ModeOpenSSH), "user": cty.StringVal("ubuntu")},
+}
+
+// TestConformance runs the provider suite on containers in both node
+// modes, with the real agent binary (skyward's SSH server in agent mode).
+func TestConformance(t *testing.T) {
+	needDocker(t)
+	bin := realAgent(t)
+	for name, args := range modes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			providertest.Run(t, providertest.Harness{
+				New: func(t *testing.T) providers.Provider {
+					p, err := New(Config{Image: baseImage, SSH: args["ssh"].AsString(), User: userOf(args)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { p.Close() })
+					return p
+				},
+				Node: func(t *testing.T, spec *providers.NodeSpec) { spec.AgentBinary = bin },
+				Stop: func(t *testing.T, _ providers.Provider, o providers.Object) {
+					timeout := 1
+					if err := dockerCli.ContainerStop(context.Background(), o.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+						t.Fatal(err)
+					}
+				},
+			})
+		})
+	}
+}
+
+// TestPipeline takes a pool through apply, run and destroy on containers
+// in both node modes.
+func TestPipeline(t *testing.T) {
+	needDocker(t)
+	bin := realAgent(t)
+	reg := &providers.Registry{}
+	reg.Register(Type, Factory())
+	for name, args := range modes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := map[string]cty.Value{"binary": cty.NullVal(cty.String), "image": cty.StringVal(baseImage),
+				"network": cty.NullVal(cty.String), "ssh": args["ssh"], "user": cty.NullVal(cty.String)}
+			if u, ok := args["user"]; ok {
+				cfg["user"] = u
+			}
+			providertest.RunPipeline(t, providertest.Pipeline{
+				Registry:    reg,
+				Provider:    &hclspec.Provider{Type: Type, Config: cty.ObjectVal(cfg)},
+				AgentBinary: bin,
+				Timeout:     5 * time.Minute,
+			})
+		})
+	}
+}
+
+func userOf(args map[string]cty.Value) string {
+	if u, ok := args["user"]; ok {
+		return u.AsString()
+	}
+	return ""
+}
+
+var (
+	realAgentOnce sync.Once
+	realAgentPath string
+	realAgentErr  error
+)
+
+// realAgent is the static skyward binary: SKYWARD_AGENT_BINARY, else one
+// built once for the test run.
+func realAgent(t *testing.T) string {
+	t.Helper()
+	realAgentOnce.Do(func() {
+		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
+			realAgentPath = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "skyward-agent-")
+		if err != nil {
+			realAgentErr = err
+			return
+		}
+		realAgentPath = filepath.Join(dir, "skyward")
+		build := exec.Command("go", "build", "-o", realAgentPath, "github.com/skyward-sh/skyward")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			realAgentErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if realAgentErr != nil {
+		t.Fatalf("build the agent binary: %v", realAgentErr)
+	}
+	return realAgentPath
+}
