@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/planner"
 )
 
 //go:embed example.sky.hcl
@@ -21,19 +23,18 @@ var exampleConfig []byte
 
 func runInit(m *Meta, args []string) error {
 	fs := newFlagSet("init")
+	fs.Bool("input", true, "Accepted for Terraform's CI scripts; init never asks for input.")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
 		return err
 	}
-	matches, _ := filepath.Glob(filepath.Join(m.Dir, "*.sky.hcl"))
+	matches, _ := filepath.Glob(filepath.Join(m.Dir, "*"+hclspec.FileSuffix))
 	if len(matches) == 0 {
-		path := filepath.Join(m.Dir, "main.sky.hcl")
-		if err := os.WriteFile(path, exampleConfig, 0o644); err != nil {
+		if err := m.writeExample(); err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "Wrote an example configuration to %s.\n", "main.sky.hcl")
 	}
 	cfg, err := m.loadConfig(nil, nil)
 	if err != nil {
@@ -59,9 +60,41 @@ func runInit(m *Meta, args []string) error {
 	return nil
 }
 
+// writeExample writes main.sky.hcl from the built-in example, with a base
+// image that is present on this machine when there is one.
+func (m *Meta) writeExample() error {
+	const defaultImage = "ubuntu:24.04"
+	img := ""
+	provs, err := m.buildProviders(map[string]planner.ProviderConfig{"container": {Type: "container", Config: map[string]string{}}})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(m.Ctx, 10*time.Second)
+		if l, ok := provs["container"].(imageLister); ok && provs["container"].Check(ctx) == nil {
+			if local, err := l.LocalImages(ctx); err == nil {
+				img = pickBaseImage(local)
+			}
+		}
+		cancel()
+	}
+	src := exampleConfig
+	if img != "" {
+		src = bytes.Replace(src, []byte(strconv.Quote(defaultImage)), []byte(strconv.Quote(img)), 1)
+	}
+	if err := os.WriteFile(filepath.Join(m.Dir, "main.sky.hcl"), src, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, "Wrote an example configuration to main.sky.hcl.")
+	if img != "" {
+		fmt.Fprintf(m.Stdout, "Its nodes start from %s, an image present on this machine.\n\n", img)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "No Ubuntu, Debian or skyward test base image is present on this machine, so its nodes "+
+		"start from %s, which apply pulls. %s\n\n", defaultImage, buildBaseImageHint)
+	return nil
+}
+
 func runValidate(m *Meta, args []string) error {
 	fs := newFlagSet("validate")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print the result in Terraform's validate -json shape.")
 	var vars varFlags
 	vars.register(fs)
 	if _, _, err := parseArgs(fs, args); err != nil {
@@ -75,6 +108,7 @@ func runValidate(m *Meta, args []string) error {
 		files = cfg.Files
 	}
 	if *jsonOut {
+		files, diags := relativeDiags(m.Dir, files, diags)
 		if err := writeJSON(m.Stdout, hclspec.ValidateJSON(diags, files)); err != nil {
 			return err
 		}
@@ -95,11 +129,11 @@ func runValidate(m *Meta, args []string) error {
 
 func runFmt(m *Meta, args []string) error {
 	fset := newFlagSet("fmt")
-	check := fset.Bool("check", false, "")
-	diff := fset.Bool("diff", false, "")
-	recursive := fset.Bool("recursive", false, "")
-	list := fset.Bool("list", true, "")
-	write := fset.Bool("write", true, "")
+	check := fset.Bool("check", false, "Change no file; exit 3 when a file is not in canonical format.")
+	diff := fset.Bool("diff", false, "Print the changes as a unified diff (patch -p1 applies it).")
+	recursive := fset.Bool("recursive", false, "Also format the files in subdirectories.")
+	list := fset.Bool("list", true, "Print the names of the files that change; -list=false prints none.")
+	write := fset.Bool("write", true, "Rewrite the files; -write=false leaves them as they are.")
 	pos, _, err := parseArgs(fset, args)
 	if err != nil {
 		return err

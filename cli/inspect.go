@@ -18,7 +18,7 @@ import (
 
 func runShow(m *Meta, args []string) error {
 	fs := newFlagSet("show")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print Terraform's JSON representation of the state or plan.")
 	pos, _, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -152,12 +152,30 @@ func runGraph(m *Meta, args []string) error {
 
 func runState(m *Meta, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...")
+		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...; see skyward state -h")
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// state -h: the subcommands and the options of state rm.
+		fs := newFlagSet("state")
+		var lock bool
+		var timeout time.Duration
+		registerLockFlags(fs, &lock, &timeout)
+		if _, _, err := parseArgs(fs, args); err != nil {
+			return err
+		}
+		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...; see skyward state -h")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("state " + sub)
-	lockTimeout := fs.Duration("lock-timeout", 0, "")
-	jsonOut := fs.Bool("json", false, "")
+	var lock bool
+	var lockTimeout time.Duration
+	if sub == "rm" {
+		registerLockFlags(fs, &lock, &lockTimeout)
+	}
+	jsonOut := new(bool)
+	if sub == "show" {
+		fs.BoolVar(jsonOut, "json", false, "Print the resource as JSON.")
+	}
 	pos, _, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -196,7 +214,7 @@ func runState(m *Meta, args []string) error {
 		if len(pos) == 0 {
 			return fmt.Errorf("state rm takes one or more addresses")
 		}
-		lk, err := m.lock("state rm", *lockTimeout)
+		lk, err := m.lock("state rm", lock, lockTimeout)
 		if err != nil {
 			return err
 		}
@@ -249,7 +267,7 @@ func matchesAny(addr string, prefixes []string) bool {
 
 func runStatus(m *Meta, args []string) error {
 	fs := newFlagSet("status")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print the pools and nodes as a JSON object.")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -315,8 +333,8 @@ func runStatus(m *Meta, args []string) error {
 
 func runOutput(m *Meta, args []string) error {
 	fs := newFlagSet("output")
-	jsonOut := fs.Bool("json", false, "")
-	raw := fs.Bool("raw", false, "")
+	jsonOut := fs.Bool("json", false, "Print the values as JSON.")
+	raw := fs.Bool("raw", false, "Print a string value as it is, without quotes or a newline.")
 	var vars varFlags
 	vars.register(fs)
 	pos, _, err := parseArgs(fs, args)

@@ -31,8 +31,8 @@ type varFlags struct {
 
 // register adds -var and -var-file to fs.
 func (v *varFlags) register(fs *flag.FlagSet) {
-	fs.Var(&v.vars, "var", "")
-	fs.Var(&v.files, "var-file", "")
+	fs.Var(&v.vars, "var", "Set an input variable: -var '`NAME=VALUE`'; repeatable, later ones win.")
+	fs.Var(&v.files, "var-file", "Read input variables from an HCL (or .json) `FILE`; repeatable, later ones win.")
 }
 
 func (m *Meta) stateFile() *state.File { return &state.File{Dir: filepath.Join(m.Dir, dataDir)} }
@@ -67,6 +67,12 @@ func (m *Meta) loadConfig(v *varFlags, poolValues map[string]cty.Value) (*hclspe
 
 func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 	files, diags = relativeDiags(m.Dir, files, diags)
+	if m.json {
+		for _, d := range diags {
+			m.jsonView().Diagnostic(hclspec.NewJSONDiagnostic(d, files))
+		}
+		return
+	}
 	width := uint(100)
 	if err := hclspec.DiagnosticsText(m.Stderr, files, diags, m.Color, width); err != nil {
 		fmt.Fprintf(m.Stderr, "Error: %v\n", err)
@@ -78,8 +84,12 @@ func (m *Meta) readState() (*state.State, error) {
 	return m.stateFile().Read()
 }
 
-// lock takes the state lock for a command.
-func (m *Meta) lock(command string, timeout time.Duration) (*state.Lock, error) {
+// lock takes the state lock for a command. With enabled false (-lock=false)
+// it takes none and returns a nil lock, whose Unlock does nothing.
+func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (*state.Lock, error) {
+	if !enabled {
+		return nil, os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700)
+	}
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username

@@ -49,8 +49,12 @@ type runExecution struct {
 
 func runRun(m *Meta, args []string) error {
 	fs := newFlagSet("run")
-	jsonOut := fs.Bool("json", false, "")
-	ephemeral := fs.Bool("ephemeral", false, "")
+	jsonOut := fs.Bool("json", false, "Print one JSON object a task once the tasks are done (an array for several).")
+	ephemeral := fs.Bool("ephemeral", false, "Apply first (no prompt), and afterwards destroy what this run created, even when the run failed.")
+	var lock bool
+	var lockTimeout time.Duration
+	registerLockFlags(fs, &lock, &lockTimeout)
+	fs.Bool("input", true, "Accepted for Terraform's CI scripts; run never asks for input.")
 	var vars varFlags
 	vars.register(fs)
 	names, _, err := parseArgs(fs, args)
