@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-udiff"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/skyward-sh/skyward/hclspec"
@@ -216,38 +217,10 @@ func runFmt(m *Meta, args []string) error {
 	return nil
 }
 
-// unifiedDiff is a small line diff (longest common subsequence) in unified
-// format, enough for fmt -diff on config files.
+// unifiedDiff returns the unified diff (three lines of context, hunk
+// headers) that turns a into b, with old/ and new/ before the name, so
+// that patch -p1 in the working directory applies it.
 func unifiedDiff(name, a, b string) string {
-	al, bl := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
-	n, k := len(al), len(bl)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, k+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := k - 1; j >= 0; j-- {
-			if al[i] == bl[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "--- old/%s\n+++ new/%s\n", name, name)
-	i, j := 0, 0
-	for i < n || j < k {
-		switch {
-		case i < n && j < k && al[i] == bl[j]:
-			i, j = i+1, j+1
-		case j < k && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			sb.WriteString("+" + strings.TrimSuffix(bl[j], "\n") + "\n")
-			j++
-		default:
-			sb.WriteString("-" + strings.TrimSuffix(al[i], "\n") + "\n")
-			i++
-		}
-	}
-	return sb.String()
+	name = filepath.ToSlash(name)
+	return udiff.Unified("old/"+name, "new/"+name, a, b)
 }
