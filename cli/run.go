@@ -87,21 +87,25 @@ func runRun(m *Meta, args []string) error {
 		if *jsonOut {
 			sub.Stdout = m.Stderr
 		}
-		var flags []string
+		flags := []string{"-auto-approve", fmt.Sprintf("-lock=%t", lock), "-lock-timeout=" + lockTimeout.String()}
 		for _, v := range vars.vars {
 			flags = append(flags, "-var", v)
 		}
 		for _, f := range vars.files {
 			flags = append(flags, "-var-file", f)
 		}
+		before, err := m.readState()
+		if err != nil {
+			return err
+		}
 		defer func() {
-			if derr := runDestroy(&sub, append([]string{"-auto-approve"}, flags...)); derr != nil {
+			if derr := m.destroyCreated(&sub, before, flags); derr != nil {
 				fmt.Fprintf(m.Stderr, "%s destroy after the run: %v\n", m.errorPrefix(), derr)
 			}
 		}()
 		applied := sub
 		applied.Stop = m.Stop
-		if err := runApply(&applied, append([]string{"-auto-approve"}, flags...)); err != nil {
+		if err := runApply(&applied, flags); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -149,6 +153,59 @@ func runRun(m *Meta, args []string) error {
 		return exitCodeError{code}
 	}
 	return nil
+}
+
+// destroyCreated destroys, after run -ephemeral, what is in the state now
+// but was not in before: a pool that existed before the run stays, and so
+// do its nodes that existed; the output says what was kept.
+func (m *Meta) destroyCreated(sub *Meta, before *state.State, flags []string) error {
+	after, err := m.readState()
+	if err != nil || after == nil {
+		return err
+	}
+	existed := map[string]bool{}
+	if before != nil {
+		for _, r := range before.Resources {
+			existed[r.Address] = true
+		}
+	}
+	createdPools := map[string]bool{}
+	for _, r := range after.Resources {
+		if r.Type == string(providers.KindPool) && !existed[r.Address] {
+			createdPools[r.Pool] = true
+		}
+	}
+	var targets []string
+	keptNodes := map[string]int{}
+	var keptPools []string
+	for _, r := range after.Resources {
+		switch {
+		case existed[r.Address] && r.Type == string(providers.KindPool):
+			keptPools = append(keptPools, r.Pool)
+		case existed[r.Address]:
+			keptNodes[r.Pool]++
+		case r.Type == string(providers.KindPool):
+			targets = append(targets, r.Address)
+		case !createdPools[r.Pool]:
+			targets = append(targets, r.Address)
+		}
+	}
+	if len(keptPools) > 0 {
+		var kept []string
+		for _, p := range keptPools {
+			kept = append(kept, fmt.Sprintf("pool.%s and %d of its nodes", p, keptNodes[p]))
+		}
+		fmt.Fprintf(sub.Stdout, "\nKeeping %s: they existed before this run, and run -ephemeral destroys only what it created.\n",
+			strings.Join(kept, ", "))
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	args := append([]string{}, flags...)
+	for _, t := range targets {
+		args = append(args, "-target", t)
+	}
+	return runDestroy(sub, args)
 }
 
 // checkTaskNames makes sure every name is a task of cfg.
