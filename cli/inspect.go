@@ -42,7 +42,9 @@ func runShow(m *Meta, args []string) error {
 		return err
 	}
 	if *jsonOut {
-		return writeJSON(m.Stdout, planner.StateJSON(st))
+		js := planner.StateJSON(st)
+		js.TerraformVersion = Version
+		return writeJSON(m.Stdout, js)
 	}
 	if len(st.Resources) == 0 {
 		fmt.Fprintln(m.Stdout, "The state is empty.")

@@ -3,12 +3,17 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/skyward-sh/skyward/executor"
 	"github.com/skyward-sh/skyward/hclspec"
@@ -301,6 +306,7 @@ func runPlan(m *Meta, args []string) error {
 	defer s.close()
 	defer v.Close()
 	if pf.out != "" {
+		p.Outputs = m.planOutputs(s, p, pf)
 		if err := planner.WritePlanFile(pf.out, m.Dir, p); err != nil {
 			return err
 		}
@@ -353,6 +359,62 @@ func runDestroy(m *Meta, args []string) error {
 	}
 	pf.destroy = true
 	return m.applyOperation("destroy", pf)
+}
+
+// planOutputs evaluates the configuration's outputs before the plan (with
+// the pools of the state) and after it (known now, or only after apply),
+// for show -json's output_changes.
+func (m *Meta) planOutputs(s *session, p *planner.Plan, pf *planFlags) map[string]planner.OutputChange {
+	if s.cfg == nil || len(s.cfg.Outputs) == 0 {
+		return nil
+	}
+	var before map[string]*hclspec.Output
+	if len(s.st.Resources) > 0 {
+		opts := hclspec.LoadOptions{Vars: pf.vars.vars, VarFiles: pf.vars.files, Environ: os.Environ(),
+			ProviderSchemas: m.Registry.Schemas(), PoolValues: poolValues(s.st)}
+		if cfg, diags := hclspec.Load(m.Dir, opts); !diags.HasErrors() {
+			before = cfg.Outputs
+		}
+	}
+	out := map[string]planner.OutputChange{}
+	for name, o := range s.cfg.Outputs {
+		oc := planner.OutputChange{Sensitive: o.Sensitive}
+		if b := before[name]; b != nil {
+			oc.Before, oc.BeforeKnown = plainValue(b.Value)
+		}
+		oc.After, oc.AfterKnown = plainValue(o.Value)
+		if !oc.AfterKnown && oc.BeforeKnown && !p.HasChanges() {
+			// Nothing changes, so neither does what the output reads.
+			oc.After, oc.AfterKnown = oc.Before, true
+		}
+		if o.Sensitive {
+			// Plan files are not secret: keep no sensitive value in them.
+			oc.Before, oc.After = nil, nil
+		}
+		out[name] = oc
+	}
+	return out
+}
+
+// plainValue converts a known config value to JSON-shaped data; ok is
+// false when the value is not known yet.
+func plainValue(v cty.Value) (any, bool) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		return nil, false
+	}
+	if v.IsNull() {
+		return nil, true
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, false
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, false
+	}
+	return out, true
 }
 
 // applyOperation plans, asks, and applies.
