@@ -5,15 +5,25 @@
 # this script does nothing.
 #
 # Usage: testdata/mkbaseimage.sh [TAG]
+#        testdata/mkbaseimage.sh --tag   (print the default tag, build nothing)
 # Env:   SKYWARD_APT_MIRROR overrides the Debian mirror (default: the one apt
 #        on this machine is configured with).
 set -euo pipefail
+print_tag=false
+if [ "${1:-}" = --tag ]; then
+  print_tag=true
+  shift
+fi
 
 packages=(openssh-server python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
 # The tag carries a hash of the package list so that changing it builds anew.
 hash=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-8)
 tag=${1:-skyward-test-base:bookworm-$hash}
 docker=${DOCKER:-docker}
+if $print_tag; then
+  echo "$tag"
+  exit 0
+fi
 
 if $docker image inspect "$tag" >/dev/null 2>&1; then
   echo "$tag"
