@@ -186,7 +186,8 @@ func agentBinary() (string, error) {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("agent binary %s is dynamically linked and cannot run on nodes; build skyward with CGO_ENABLED=0 or set SKYWARD_AGENT_BINARY to a static build", path)
+			return "", fmt.Errorf("agent binary %s is dynamically linked and cannot run on nodes; install a static skyward "+
+				"(make install, or CGO_ENABLED=0 go install github.com/skyward-sh/skyward@latest) or set SKYWARD_AGENT_BINARY to a static build", path)
 		}
 	}
 	return path, nil
