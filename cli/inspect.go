@@ -59,6 +59,13 @@ func runShow(m *Meta, args []string) error {
 	return nil
 }
 
+func (m *Meta) warningPrefix() string {
+	if m.Color {
+		return "\x1b[33m\x1b[1mWarning:\x1b[0m"
+	}
+	return "Warning:"
+}
+
 func (m *Meta) colors() planner.Colors {
 	if m.Color {
 		return planner.ANSIColors
@@ -356,9 +363,21 @@ func runOutput(m *Meta, args []string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if len(names) == 0 && len(pos) == 0 {
+		if *jsonOut {
+			fmt.Fprintln(m.Stdout, "{}")
+			return nil
+		}
+		fmt.Fprintf(m.Stderr, "%s No outputs found\n\nThe configuration declares no output values. Declare one with an "+
+			"output block, for example:\n\n  output \"head\" {\n    value = pool.dev.nodes[0].private_ip\n  }\n", m.warningPrefix())
+		return nil
+	}
 	if len(pos) > 0 {
 		o, ok := cfg.Outputs[pos[0]]
 		if !ok {
+			if len(names) == 0 {
+				return fmt.Errorf("output %q not found; the config declares no outputs", pos[0])
+			}
 			return fmt.Errorf("output %q not found; the config declares %s", pos[0], strings.Join(names, ", "))
 		}
 		if !o.Value.IsWhollyKnown() {

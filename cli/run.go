@@ -345,7 +345,11 @@ func (m *Meta) runTask(ctx context.Context, cfg *hclspec.Config, st *state.State
 		rep.Executions[i] = e
 	}
 	if stream {
-		m.printRunSummary(rep, pool.Name, time.Since(start))
+		label := rep.Mode
+		if t.HasForEach {
+			label = "for_each"
+		}
+		m.printRunSummary(rep, label, pool.Name, time.Since(start))
 	}
 	return rep, nil
 }
@@ -554,7 +558,7 @@ const summaryLimit = 20
 // printRunSummary prints a task's outcome after its output: one line per
 // execution (only the unsuccessful ones for many), then the stderr tail of
 // each failed one on stderr.
-func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) {
+func (m *Meta) printRunSummary(rep *runReport, label, pool string, took time.Duration) {
 	ok, failed, cancelled := 0, 0, 0
 	for _, e := range rep.Executions {
 		switch {
@@ -567,7 +571,7 @@ func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) 
 		}
 	}
 	total := len(rep.Executions)
-	line := fmt.Sprintf("\nTask %s (%s): %d of %d executions succeeded", rep.Task, rep.Mode, ok, total)
+	line := fmt.Sprintf("\nTask %s (%s): %d of %d executions succeeded", rep.Task, label, ok, total)
 	if failed > 0 {
 		line += fmt.Sprintf(", %d failed", failed)
 	}
@@ -581,6 +585,10 @@ func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) 
 			continue
 		}
 		fmt.Fprintf(m.Stdout, "  %s\n", executionLine(pool, e))
+		if r := string(e.Result); len(r) > inlineResult && !e.Cancelled {
+			// Long results get lines of their own, whole: nothing is cut.
+			fmt.Fprintf(m.Stdout, "    result: %s\n", strings.ReplaceAll(r, "\n", "\n            "))
+		}
 	}
 	for _, e := range rep.Executions {
 		if e.Cancelled || e.ExitCode != nil && *e.ExitCode == 0 {
@@ -623,8 +631,8 @@ func executionLine(pool string, e runExecution) string {
 	if e.Attempts > 1 {
 		what += fmt.Sprintf(" (%d attempts)", e.Attempts)
 	}
-	if r := string(e.Result); r != "null" && r != "" && !e.Cancelled {
-		what += ", result: " + truncate(r, 80)
+	if r := string(e.Result); r != "null" && r != "" && !e.Cancelled && len(r) <= inlineResult {
+		what += ", result: " + r
 	}
 	return where + " " + what
 }
@@ -637,9 +645,6 @@ func lastLines(s string, n int) string {
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// inlineResult is the longest result printed on its execution's line in
+// the summary; a longer one is printed whole on a line of its own.
+const inlineResult = 60
