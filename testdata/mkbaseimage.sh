@@ -40,17 +40,28 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
+# The logs of apt-get, debootstrap and docker import are kept in a file and
+# shown only when a step fails: a first `make demo` or `make test` prints
+# one line here, not thousands.
+log=$(mktemp /tmp/skyward-mkbaseimage.XXXXXX)
+root=
+trap 'rm -rf "$log" ${root:+"$root"}' EXIT
+fail() {
+  echo "mkbaseimage: $1 failed; its output:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
 if ! command -v debootstrap >/dev/null; then
   echo "mkbaseimage: installing debootstrap" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+  apt-get update -qq >>"$log" 2>&1 || fail "apt-get update"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1 || fail "apt-get install debootstrap"
 fi
 
 root=$(mktemp -d /tmp/skyward-rootfs.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-echo "mkbaseimage: debootstrap bookworm from $mirror" >&2
+echo "mkbaseimage: building $tag: debootstrap bookworm from $mirror (a few minutes, once; cached by tag)" >&2
 include=$(IFS=,; echo "${packages[*]}")
-debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >&2
+debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >>"$log" 2>&1 || fail debootstrap
 
 # Keep the image small and free of host identity: no cached debs, no apt
 # lists (a bootstrap runs apt-get update anyway), no ssh host keys (skyward
@@ -64,5 +75,5 @@ tar -C "$root" -c . | $docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
   --change 'CMD ["/bin/bash"]' \
-  - "$tag" >&2
+  - "$tag" >>"$log" 2>&1 || fail "docker import"
 echo "$tag"
