@@ -91,8 +91,8 @@ func commands() []command {
 		{name: "validate", args: "[options]", synopsis: "Check the configuration", run: runValidate,
 			help: "Parse and type-check the configuration. No provider is called and nothing is written."},
 		{name: "fmt", args: "[options] [PATH...]", synopsis: "Rewrite config files in canonical format", run: runFmt,
-			help: "Rewrite *.sky.hcl files in the canonical format. PATH is a file or a directory\n" +
-				"(default: the working directory)."},
+			help: "Rewrite *.sky.hcl and *.skyvars files in the canonical format. PATH is a file or a\n" +
+				"directory (default: the working directory)."},
 		{name: "plan", args: "[options]", synopsis: "Show the changes that apply would make", run: runPlan,
 			help: "Refresh the state from the providers, then print the changes apply would make."},
 		{name: "apply", args: "[options] [PLANFILE]", synopsis: "Create or update the pools", run: runApply,

@@ -166,7 +166,8 @@ func runFmt(m *Meta, args []string) error {
 				}
 				return nil
 			}
-			if strings.HasSuffix(d.Name(), ".sky.hcl") {
+			// Variable files are formatted too, as terraform fmt does .tfvars.
+			if strings.HasSuffix(d.Name(), hclspec.FileSuffix) || strings.HasSuffix(d.Name(), ".skyvars") {
 				files = append(files, path)
 			}
 			return nil
