@@ -152,7 +152,7 @@ func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 
 // runHelp is `skyward help [COMMAND]`.
 func runHelp(m *Meta, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		usage(m.Stdout)
 		return nil
 	}
