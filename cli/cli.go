@@ -62,6 +62,9 @@ type Meta struct {
 	// JSON diagnostics on stdout, through jv.
 	json bool
 	jv   *jsonView
+	// compactWarnings (-compact-warnings) prints config warnings that come
+	// without errors as one line each.
+	compactWarnings bool
 	// out is Stdout as Run set it up: it stops writing, without failing
 	// the command, once its reader has gone.
 	out *guardedWriter

@@ -73,6 +73,16 @@ func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 		}
 		return
 	}
+	if m.compactWarnings && !diags.HasErrors() {
+		for _, d := range diags {
+			where := ""
+			if d.Subject != nil {
+				where = fmt.Sprintf(" (%s line %d)", d.Subject.Filename, d.Subject.Start.Line)
+			}
+			fmt.Fprintf(m.Stderr, "%s %s%s\n", m.warningPrefix(), d.Summary, where)
+		}
+		return
+	}
 	width := uint(100)
 	if err := hclspec.DiagnosticsText(m.Stderr, files, diags, m.Color, width); err != nil {
 		fmt.Fprintf(m.Stderr, "Error: %v\n", err)

@@ -292,7 +292,7 @@ func runPlan(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.json = pf.json
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
 	if len(pos) > 0 {
 		return fmt.Errorf("plan takes no arguments, got %q", pos)
 	}
@@ -328,7 +328,7 @@ func runApply(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.json = pf.json
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
 	if len(pos) > 1 {
 		return fmt.Errorf("apply takes at most one plan file, got %q", pos)
 	}
@@ -353,7 +353,7 @@ func runDestroy(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.json = pf.json
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
 	if len(pos) > 0 {
 		return fmt.Errorf("destroy takes no arguments, got %q", pos)
 	}
