@@ -7,10 +7,18 @@ LDFLAGS := -s -w -X github.com/skyward-sh/skyward/cli.Commit=$(COMMIT)
 # The binary is copied onto every node, so it must be static.
 export CGO_ENABLED = 0
 
-.PHONY: build test demo lint bench base-image clean
+# make install puts the static binary in $(PREFIX)/bin.
+PREFIX  ?= $(shell $(GO) env GOPATH)
+
+.PHONY: build install test demo lint bench base-image clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/skyward
+	@echo "Installed $(DESTDIR)$(PREFIX)/bin/skyward (static)"
 
 # The Debian base image that tests and the demo give the container provider.
 base-image:
@@ -24,7 +32,9 @@ lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	./$(BIN) fmt -check -recursive examples
+	@for d in examples/*/; do ./$(BIN) -chdir=$$d validate >/dev/null || { echo "$$d: skyward validate failed"; exit 1; }; done
 
+# The demo runs examples/local (copied to a scratch directory).
 demo: build base-image
 	bash examples/demo.sh "$(CURDIR)/$(BIN)" "$$(bash testdata/mkbaseimage.sh)"
 

@@ -154,6 +154,21 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if err != nil {
 		t.Fatal(err)
 	}
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scripts that build skyward (make install, go install) share this
+	// process's Go caches instead of filling new ones under $HOME.
+	goEnv := map[string]string{}
+	if out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS").Output(); err == nil {
+		vals := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		for i, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS"} {
+			if i < len(vals) && vals[i] != "" {
+				goEnv[k] = vals[i]
+			}
+		}
+	}
 	if !docker && os.Getenv("CI") != "" {
 		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
 	}
@@ -167,6 +182,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("TESTDATA", testdata)
+			env.Setenv("REPO", repo)
+			for k, v := range goEnv {
+				env.Setenv(k, v)
+			}
 			for _, k := range []string{"DOCKER_HOST", "PATH"} {
 				if v := os.Getenv(k); v != "" {
 					env.Setenv(k, v)

@@ -8,12 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-udiff"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/planner"
 )
 
 //go:embed example.sky.hcl
@@ -21,19 +24,18 @@ var exampleConfig []byte
 
 func runInit(m *Meta, args []string) error {
 	fs := newFlagSet("init")
+	fs.Bool("input", true, "Accepted for Terraform's CI scripts; init never asks for input.")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
 		return err
 	}
-	matches, _ := filepath.Glob(filepath.Join(m.Dir, "*.sky.hcl"))
+	matches, _ := filepath.Glob(filepath.Join(m.Dir, "*"+hclspec.FileSuffix))
 	if len(matches) == 0 {
-		path := filepath.Join(m.Dir, "main.sky.hcl")
-		if err := os.WriteFile(path, exampleConfig, 0o644); err != nil {
+		if err := m.writeExample(); err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "Wrote an example configuration to %s.\n", "main.sky.hcl")
 	}
 	cfg, err := m.loadConfig(nil, nil)
 	if err != nil {
@@ -59,9 +61,41 @@ func runInit(m *Meta, args []string) error {
 	return nil
 }
 
+// writeExample writes main.sky.hcl from the built-in example, with a base
+// image that is present on this machine when there is one.
+func (m *Meta) writeExample() error {
+	const defaultImage = "ubuntu:24.04"
+	img := ""
+	provs, err := m.buildProviders(map[string]planner.ProviderConfig{"container": {Type: "container", Config: map[string]any{}}}, nil)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(m.Ctx, 10*time.Second)
+		if l, ok := provs["container"].(imageLister); ok && provs["container"].Check(ctx) == nil {
+			if local, err := l.LocalImages(ctx); err == nil {
+				img = pickBaseImage(local)
+			}
+		}
+		cancel()
+	}
+	src := exampleConfig
+	if img != "" {
+		src = bytes.Replace(src, []byte(strconv.Quote(defaultImage)), []byte(strconv.Quote(img)), 1)
+	}
+	if err := os.WriteFile(filepath.Join(m.Dir, "main.sky.hcl"), src, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, "Wrote an example configuration to main.sky.hcl.")
+	if img != "" {
+		fmt.Fprintf(m.Stdout, "Its nodes start from %s, an image present on this machine.\n\n", img)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "No Ubuntu, Debian or skyward test base image is present on this machine, so its nodes "+
+		"start from %s, which apply pulls. %s\n\n", defaultImage, buildBaseImageHint)
+	return nil
+}
+
 func runValidate(m *Meta, args []string) error {
 	fs := newFlagSet("validate")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print the result in Terraform's validate -json shape.")
 	var vars varFlags
 	vars.register(fs)
 	if _, _, err := parseArgs(fs, args); err != nil {
@@ -75,6 +109,7 @@ func runValidate(m *Meta, args []string) error {
 		files = cfg.Files
 	}
 	if *jsonOut {
+		files, diags := relativeDiags(m.Dir, files, diags)
 		if err := writeJSON(m.Stdout, hclspec.ValidateJSON(diags, files)); err != nil {
 			return err
 		}
@@ -95,11 +130,11 @@ func runValidate(m *Meta, args []string) error {
 
 func runFmt(m *Meta, args []string) error {
 	fset := newFlagSet("fmt")
-	check := fset.Bool("check", false, "")
-	diff := fset.Bool("diff", false, "")
-	recursive := fset.Bool("recursive", false, "")
-	list := fset.Bool("list", true, "")
-	write := fset.Bool("write", true, "")
+	check := fset.Bool("check", false, "Change no file; exit 3 when a file is not in canonical format.")
+	diff := fset.Bool("diff", false, "Print the changes as a unified diff (patch -p1 applies it).")
+	recursive := fset.Bool("recursive", false, "Also format the files in subdirectories.")
+	list := fset.Bool("list", true, "Print the names of the files that change; -list=false prints none.")
+	write := fset.Bool("write", true, "Rewrite the files; -write=false leaves them as they are.")
 	pos, _, err := parseArgs(fset, args)
 	if err != nil {
 		return err
@@ -131,7 +166,8 @@ func runFmt(m *Meta, args []string) error {
 				}
 				return nil
 			}
-			if strings.HasSuffix(d.Name(), ".sky.hcl") {
+			// Variable files are formatted too, as terraform fmt does .tfvars.
+			if strings.HasSuffix(d.Name(), hclspec.FileSuffix) || strings.HasSuffix(d.Name(), ".skyvars") {
 				files = append(files, path)
 			}
 			return nil
@@ -182,38 +218,10 @@ func runFmt(m *Meta, args []string) error {
 	return nil
 }
 
-// unifiedDiff is a small line diff (longest common subsequence) in unified
-// format, enough for fmt -diff on config files.
+// unifiedDiff returns the unified diff (three lines of context, hunk
+// headers) that turns a into b, with old/ and new/ before the name, so
+// that patch -p1 in the working directory applies it.
 func unifiedDiff(name, a, b string) string {
-	al, bl := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
-	n, k := len(al), len(bl)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, k+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := k - 1; j >= 0; j-- {
-			if al[i] == bl[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "--- old/%s\n+++ new/%s\n", name, name)
-	i, j := 0, 0
-	for i < n || j < k {
-		switch {
-		case i < n && j < k && al[i] == bl[j]:
-			i, j = i+1, j+1
-		case j < k && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			sb.WriteString("+" + strings.TrimSuffix(bl[j], "\n") + "\n")
-			j++
-		default:
-			sb.WriteString("-" + strings.TrimSuffix(al[i], "\n") + "\n")
-			i++
-		}
-	}
-	return sb.String()
+	name = filepath.ToSlash(name)
+	return udiff.Unified("old/"+name, "new/"+name, a, b)
 }

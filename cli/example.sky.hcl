@@ -1,6 +1,11 @@
-# A pool of two local containers. Change `provider` to aws or runpod to run
-# the same pool on a cloud.
+# A pool of two local containers, each running skyward's agent. Next:
+#   skyward plan
+#   skyward apply
+#   skyward run hello
+#   skyward destroy
 provider "container" {
+  # The base image of every node: any Linux image present locally (or
+  # pullable) works.
   image = "ubuntu:24.04"
 }
 

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -71,4 +74,98 @@ func TestShellJoin(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseArgsHelp(t *testing.T) {
+	tests := map[string][]string{
+		"-h":             {"-h"},
+		"--help":         {"--help"},
+		"-help":          {"-help"},
+		"after an arg":   {"hello", "-h"},
+		"after a flag":   {"-json", "--help"},
+		"before dashes":  {"-h", "--", "ls"},
+		"with bad flags": {"-h", "-nope"},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			fs := newFlagSet("t")
+			fs.Bool("json", false, "")
+			_, _, err := parseArgs(fs, args)
+			var hr helpRequest
+			if !errors.As(err, &hr) || hr.fs != fs {
+				t.Fatalf("parseArgs(%q) = %v, want a helpRequest for the flag set", args, err)
+			}
+		})
+	}
+}
+
+func TestTakeNoColor(t *testing.T) {
+	tests := map[string]struct {
+		args, want []string
+		color      bool
+	}{
+		"none":             {args: []string{"plan", "-json"}, want: []string{"plan", "-json"}, color: true},
+		"one dash":         {args: []string{"plan", "-no-color"}, want: []string{"plan"}},
+		"two dashes":       {args: []string{"--no-color", "apply"}, want: []string{"apply"}},
+		"=true":            {args: []string{"plan", "-no-color=true"}, want: []string{"plan"}},
+		"after -- is kept": {args: []string{"ssh", "dev/0", "--", "ls", "-no-color"}, want: []string{"ssh", "dev/0", "--", "ls", "-no-color"}, color: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := &Meta{Color: true}
+			got := takeNoColor(m, tc.args)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("args (-want +got):\n%s", diff)
+			}
+			if m.Color != tc.color {
+				t.Errorf("Color = %v, want %v", m.Color, tc.color)
+			}
+		})
+	}
+}
+
+func TestGuardedWriter(t *testing.T) {
+	tests := map[string]struct {
+		failAt int // the write that fails (1-based); 0: none
+		writes int
+		want   string
+		broken bool
+	}{
+		"passes writes on":             {writes: 3, want: "xxx"},
+		"drops writes after a failure": {failAt: 2, writes: 4, want: "x", broken: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := &failingWriter{failAt: tc.failAt}
+			g := &guardedWriter{w: w}
+			for range tc.writes {
+				if n, err := g.Write([]byte("x")); n != 1 || err != nil {
+					t.Fatalf("Write = %d, %v; want 1, nil", n, err)
+				}
+			}
+			if w.b.String() != tc.want {
+				t.Errorf("written %q, want %q", w.b.String(), tc.want)
+			}
+			if g.broken() != tc.broken {
+				t.Errorf("broken = %v, want %v", g.broken(), tc.broken)
+			}
+			if tc.broken && w.calls != tc.failAt {
+				t.Errorf("%d writes reached the writer, want %d: none after the failure", w.calls, tc.failAt)
+			}
+		})
+	}
+}
+
+type failingWriter struct {
+	b      strings.Builder
+	failAt int
+	calls  int
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	f.calls++
+	if f.failAt > 0 && f.calls >= f.failAt {
+		return 0, syscall.EPIPE
+	}
+	return f.b.Write(p)
 }

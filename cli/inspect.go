@@ -18,7 +18,7 @@ import (
 
 func runShow(m *Meta, args []string) error {
 	fs := newFlagSet("show")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print Terraform's JSON representation of the state or plan.")
 	pos, _, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +42,9 @@ func runShow(m *Meta, args []string) error {
 		return err
 	}
 	if *jsonOut {
-		return writeJSON(m.Stdout, planner.StateJSON(st))
+		js := planner.StateJSON(st)
+		js.TerraformVersion = Version
+		return writeJSON(m.Stdout, js)
 	}
 	if len(st.Resources) == 0 {
 		fmt.Fprintln(m.Stdout, "The state is empty.")
@@ -55,6 +57,13 @@ func runShow(m *Meta, args []string) error {
 		showResource(m, r)
 	}
 	return nil
+}
+
+func (m *Meta) warningPrefix() string {
+	if m.Color {
+		return "\x1b[33m\x1b[1mWarning:\x1b[0m"
+	}
+	return "Warning:"
 }
 
 func (m *Meta) colors() planner.Colors {
@@ -152,12 +161,30 @@ func runGraph(m *Meta, args []string) error {
 
 func runState(m *Meta, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...")
+		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...; see skyward state -h")
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// state -h: the subcommands and the options of state rm.
+		fs := newFlagSet("state")
+		var lock bool
+		var timeout time.Duration
+		registerLockFlags(fs, &lock, &timeout)
+		if _, _, err := parseArgs(fs, args); err != nil {
+			return err
+		}
+		return fmt.Errorf("state: missing subcommand: list, show ADDR or rm ADDR...; see skyward state -h")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("state " + sub)
-	lockTimeout := fs.Duration("lock-timeout", 0, "")
-	jsonOut := fs.Bool("json", false, "")
+	var lock bool
+	var lockTimeout time.Duration
+	if sub == "rm" {
+		registerLockFlags(fs, &lock, &lockTimeout)
+	}
+	jsonOut := new(bool)
+	if sub == "show" {
+		fs.BoolVar(jsonOut, "json", false, "Print the resource as JSON.")
+	}
 	pos, _, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -196,7 +223,7 @@ func runState(m *Meta, args []string) error {
 		if len(pos) == 0 {
 			return fmt.Errorf("state rm takes one or more addresses")
 		}
-		lk, err := m.lock("state rm", *lockTimeout)
+		lk, err := m.lock("state rm", lock, lockTimeout)
 		if err != nil {
 			return err
 		}
@@ -249,7 +276,7 @@ func matchesAny(addr string, prefixes []string) bool {
 
 func runStatus(m *Meta, args []string) error {
 	fs := newFlagSet("status")
-	jsonOut := fs.Bool("json", false, "")
+	jsonOut := fs.Bool("json", false, "Print the pools and nodes as a JSON object.")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -327,8 +354,8 @@ func runStatus(m *Meta, args []string) error {
 
 func runOutput(m *Meta, args []string) error {
 	fs := newFlagSet("output")
-	jsonOut := fs.Bool("json", false, "")
-	raw := fs.Bool("raw", false, "")
+	jsonOut := fs.Bool("json", false, "Print the values as JSON.")
+	raw := fs.Bool("raw", false, "Print a string value as it is, without quotes or a newline.")
 	var vars varFlags
 	vars.register(fs)
 	pos, _, err := parseArgs(fs, args)
@@ -348,9 +375,21 @@ func runOutput(m *Meta, args []string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if len(names) == 0 && len(pos) == 0 {
+		if *jsonOut {
+			fmt.Fprintln(m.Stdout, "{}")
+			return nil
+		}
+		fmt.Fprintf(m.Stderr, "%s No outputs found\n\nThe configuration declares no output values. Declare one with an "+
+			"output block, for example:\n\n  output \"head\" {\n    value = pool.dev.nodes[0].private_ip\n  }\n", m.warningPrefix())
+		return nil
+	}
 	if len(pos) > 0 {
 		o, ok := cfg.Outputs[pos[0]]
 		if !ok {
+			if len(names) == 0 {
+				return fmt.Errorf("output %q not found; the config declares no outputs", pos[0])
+			}
 			return fmt.Errorf("output %q not found; the config declares %s", pos[0], strings.Join(names, ", "))
 		}
 		if !o.Value.IsWhollyKnown() {

@@ -173,6 +173,8 @@ func (v *liveView) Error(err error) {
 	v.humanView.Error(err)
 }
 
+func (v *liveView) Warn(w warning, compact bool) { v.humanView.Warn(w, compact) }
+
 func (v *liveView) Close() {
 	v.finish()
 	v.humanView.Close()

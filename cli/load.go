@@ -31,8 +31,8 @@ type varFlags struct {
 
 // register adds -var and -var-file to fs.
 func (v *varFlags) register(fs *flag.FlagSet) {
-	fs.Var(&v.vars, "var", "")
-	fs.Var(&v.files, "var-file", "")
+	fs.Var(&v.vars, "var", "Set an input variable: -var '`NAME=VALUE`'; repeatable, later ones win.")
+	fs.Var(&v.files, "var-file", "Read input variables from an HCL (or .json) `FILE`; repeatable, later ones win.")
 }
 
 func (m *Meta) stateFile() *state.File { return &state.File{Dir: filepath.Join(m.Dir, dataDir)} }
@@ -77,6 +77,22 @@ func (m *Meta) quietConfig() *hclspec.Config {
 
 func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 	files, diags = relativeDiags(m.Dir, files, diags)
+	if m.json {
+		for _, d := range diags {
+			m.jsonView().Diagnostic(hclspec.NewJSONDiagnostic(d, files))
+		}
+		return
+	}
+	if m.compactWarnings && !diags.HasErrors() {
+		for _, d := range diags {
+			where := ""
+			if d.Subject != nil {
+				where = fmt.Sprintf(" (%s line %d)", d.Subject.Filename, d.Subject.Start.Line)
+			}
+			fmt.Fprintf(m.Stderr, "%s %s%s\n", m.warningPrefix(), d.Summary, where)
+		}
+		return
+	}
 	width := uint(100)
 	if err := hclspec.DiagnosticsText(m.Stderr, files, diags, m.Color, width); err != nil {
 		fmt.Fprintf(m.Stderr, "Error: %v\n", err)
@@ -88,8 +104,12 @@ func (m *Meta) readState() (*state.State, error) {
 	return m.stateFile().Read()
 }
 
-// lock takes the state lock for a command.
-func (m *Meta) lock(command string, timeout time.Duration) (*state.Lock, error) {
+// lock takes the state lock for a command. With enabled false (-lock=false)
+// it takes none and returns a nil lock, whose Unlock does nothing.
+func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (*state.Lock, error) {
+	if !enabled {
+		return nil, os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700)
+	}
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -174,7 +194,8 @@ func agentBinary() (string, error) {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("agent binary %s is dynamically linked and cannot run on nodes; build skyward with CGO_ENABLED=0 or set SKYWARD_AGENT_BINARY to a static build", path)
+			return "", fmt.Errorf("agent binary %s is dynamically linked and cannot run on nodes; install a static skyward "+
+				"(make install, or CGO_ENABLED=0 go install github.com/skyward-sh/skyward@latest) or set SKYWARD_AGENT_BINARY to a static build", path)
 		}
 	}
 	return path, nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/skyward-sh/skyward/executor"
 	"github.com/skyward-sh/skyward/hclspec"
@@ -20,41 +24,61 @@ import (
 
 // planFlags are the flags shared by plan, apply and destroy.
 type planFlags struct {
-	out         string
-	detailed    bool
-	json        bool
-	destroy     bool
-	refresh     bool
-	replace     stringList
-	target      stringList
-	vars        varFlags
-	lockTimeout time.Duration
-	autoApprove bool
-	parallelism int
-	verbose     bool
+	out             string
+	detailed        bool
+	json            bool
+	destroy         bool
+	refresh         bool
+	refreshOnly     bool
+	replace         stringList
+	target          stringList
+	vars            varFlags
+	lock            bool
+	lockTimeout     time.Duration
+	input           bool
+	compactWarnings bool
+	autoApprove     bool
+	parallelism     int
+	verbose         bool
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet, command string) {
-	fs.BoolVar(&pf.json, "json", false, "")
-	fs.BoolVar(&pf.refresh, "refresh", true, "")
-	fs.Var(&pf.replace, "replace", "")
-	fs.Var(&pf.target, "target", "")
+	fs.BoolVar(&pf.json, "json", false, "Print one JSON object a line, in Terraform's machine-readable UI format.")
+	fs.BoolVar(&pf.refresh, "refresh", true, "Read the objects from the providers first; -refresh=false plans against the state as it is.")
+	fs.Var(&pf.replace, "replace", "Plan to replace the resource at `ADDR` (pool.dev.node[1] or dev/1); repeatable.")
+	fs.Var(&pf.target, "target", "Plan only the resource at `ADDR` and what it needs; repeatable.")
 	pf.vars.register(fs)
-	fs.DurationVar(&pf.lockTimeout, "lock-timeout", 0, "")
-	fs.BoolVar(&pf.detailed, "detailed-exitcode", false, "")
+	registerLockFlags(fs, &pf.lock, &pf.lockTimeout)
+	fs.BoolVar(&pf.input, "input", true, "Ask for input on a terminal; -input=false never asks (use -auto-approve where a confirmation is needed).")
+	fs.BoolVar(&pf.compactWarnings, "compact-warnings", false, "Print warnings as one line each, without their detail.")
+	parallelism := "Carry out at most `N` steps at once."
+	if command == "plan" {
+		parallelism = "Accepted for Terraform's CI scripts: `N` does not matter to a plan, whose refresh lists each provider's objects in one call."
+	}
+	fs.IntVar(&pf.parallelism, "parallelism", 10, parallelism)
 	switch command {
 	case "plan":
-		fs.StringVar(&pf.out, "out", "", "")
-		fs.BoolVar(&pf.destroy, "destroy", false, "")
+		fs.StringVar(&pf.out, "out", "", "Save the plan to `FILE`, for skyward apply FILE.")
+		fs.BoolVar(&pf.destroy, "destroy", false, "Plan to destroy everything in the state.")
+		fs.BoolVar(&pf.refreshOnly, "refresh-only", false, "Show what changed on the providers outside skyward, and plan no change.")
+		fs.BoolVar(&pf.detailed, "detailed-exitcode", false, "Exit 0 with no changes, 1 on error, 2 when there are changes.")
 	case "apply":
-		fs.BoolVar(&pf.destroy, "destroy", false, "")
-		fs.BoolVar(&pf.verbose, "verbose", false, "")
-		fs.BoolVar(&pf.autoApprove, "auto-approve", false, "")
-		fs.IntVar(&pf.parallelism, "parallelism", 10, "")
+		fs.BoolVar(&pf.destroy, "destroy", false, "Destroy everything in the state (the same as skyward destroy).")
+		fs.BoolVar(&pf.refreshOnly, "refresh-only", false, "Update the state from the providers (objects gone, adopted or changed) and change nothing.")
+		fs.BoolVar(&pf.verbose, "verbose", false, "Show every line of the nodes' bootstrap output.")
+		fs.BoolVar(&pf.autoApprove, "auto-approve", false, "Do not ask for yes before applying.")
+		fs.BoolVar(&pf.detailed, "detailed-exitcode", false, "Exit 0 with no changes, 1 on error, 2 when changes were made.")
 	case "destroy":
-		fs.BoolVar(&pf.autoApprove, "auto-approve", false, "")
-		fs.IntVar(&pf.parallelism, "parallelism", 10, "")
+		fs.BoolVar(&pf.autoApprove, "auto-approve", false, "Do not ask for yes before destroying.")
+		fs.BoolVar(&pf.detailed, "detailed-exitcode", false, "Exit 0 with nothing to destroy, 1 on error, 2 when something was destroyed.")
 	}
+}
+
+// registerLockFlags adds -lock and -lock-timeout, which every command that
+// writes state takes.
+func registerLockFlags(fs *flag.FlagSet, lock *bool, timeout *time.Duration) {
+	fs.BoolVar(lock, "lock", true, "Hold the state lock; -lock=false is dangerous when others may write the state.")
+	fs.DurationVar(timeout, "lock-timeout", 0, "Wait up to `DURATION` (10s, 2m) for the state lock instead of failing at once.")
 }
 
 // session is a locked state and the providers to act on it.
@@ -75,16 +99,16 @@ func (s *session) close() {
 // open loads the config, takes the lock, reads (or starts) the state and
 // builds and checks the providers. Nothing is written when the config is
 // invalid or a provider cannot be reached.
-func (m *Meta) open(command string, vars *varFlags, lockTimeout time.Duration, needConfig bool) (*session, error) {
+func (m *Meta) open(command string, pf *planFlags, needConfig bool) (*session, error) {
 	s := &session{m: m}
 	if needConfig {
-		cfg, err := m.loadConfig(vars, nil)
+		cfg, err := m.loadConfig(&pf.vars, nil)
 		if err != nil {
 			return nil, err
 		}
 		s.cfg = cfg
 	}
-	lk, err := m.lock(command, lockTimeout)
+	lk, err := m.lock(command, pf.lock, pf.lockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +167,9 @@ func (s *session) uses(addr string, st *state.State) bool {
 	return false
 }
 
-// plan refreshes (unless told not to) and builds the plan.
+// plan refreshes (unless told not to) and builds the plan. With
+// -refresh-only the plan has no changes: only what refresh found, in its
+// notes, and the refreshed state in Prior.
 func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 	prior := s.st
 	var notes []string
@@ -153,11 +179,17 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		for addr, err := range executor.CheckAgents(s.m.Ctx, prior, s.m.keys()) {
-			prior.Get(addr).Attributes["agent"] = planner.AgentDown
-			notes = append(notes, fmt.Sprintf("%s: the agent does not answer (%v).", addr, err))
+		if !pf.refreshOnly {
+			for addr, err := range executor.CheckAgents(s.m.Ctx, prior, s.m.keys()) {
+				prior.Get(addr).Attributes["agent"] = planner.AgentDown
+				notes = append(notes, fmt.Sprintf("%s: the agent does not answer (%v).", addr, err))
+			}
 		}
+		notes = s.adoptionNotes(prior, notes)
 		sort.Strings(notes)
+	}
+	if pf.refreshOnly {
+		return &planner.Plan{Lineage: s.st.Lineage, Serial: s.st.Serial, StateExisted: true, Prior: prior, Notes: notes}, nil
 	}
 	cfg := s.cfg
 	if cfg == nil {
@@ -170,13 +202,67 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 		return nil, err
 	}
 	p.Serial = s.st.Serial
+	s.explainAdopted(p)
 	return p, nil
+}
+
+// adopted reports whether refresh found the object at addr on a provider
+// while the state lacked it: an apply killed between creating an object
+// and recording it, or a skyward state rm.
+func (s *session) adopted(prior *state.State, addr string) bool {
+	return s.st.Get(addr) == nil && prior.Get(addr) != nil
+}
+
+// adoptionNotes says, for every object refresh adopted, what happened and
+// what the plan does with it (refresh itself cannot tell whether the
+// config still has it).
+func (s *session) adoptionNotes(prior *state.State, notes []string) []string {
+	out := notes[:0:0]
+	for _, n := range notes {
+		if !strings.Contains(n, "missing from the state") {
+			out = append(out, n)
+		}
+	}
+	for _, r := range prior.Resources {
+		if !s.adopted(prior, r.Address) {
+			continue
+		}
+		what := "it is adopted, and replaced by the plan since skyward cannot tell how far its set-up went"
+		if s.cfg == nil || s.cfg.Pools[r.Pool] == nil || strings.Contains(r.Address, "#") || (r.Index != nil && *r.Index >= s.cfg.Pools[r.Pool].Nodes) {
+			what = "the configuration does not have it, so the plan destroys it"
+		}
+		out = append(out, fmt.Sprintf("%s (id %s) exists on the provider but not in the state (it was removed with skyward state rm, "+
+			"or an apply was stopped before recording it); %s.", r.Address, shortID(r.ID), what))
+	}
+	return out
+}
+
+// explainAdopted replaces the plan's reason for replacing an adopted
+// object ("left unfinished by an interrupted apply") by what happened.
+func (s *session) explainAdopted(p *planner.Plan) {
+	for _, c := range p.Changes {
+		if !s.adopted(p.Prior, c.Address) {
+			continue
+		}
+		switch c.Action {
+		case planner.DeleteThenCreate:
+			c.Reason = "exists on the provider but not in the state, so it is adopted and must be replaced"
+		case planner.Delete:
+			c.Reason = "exists on the provider but not in the state, and is not in the configuration"
+		}
+	}
 }
 
 // planAndShow opens a session for command, plans and shows the plan. The
 // caller closes the session and the view.
 func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Plan, operationView, error) {
-	s, err := m.open(command, &pf.vars, pf.lockTimeout, true)
+	if pf.refreshOnly && !pf.refresh {
+		return nil, nil, nil, errors.New("-refresh-only and -refresh=false contradict each other: a refresh-only plan is the refresh")
+	}
+	if pf.refreshOnly && (pf.destroy || len(pf.replace) > 0) {
+		return nil, nil, nil, errors.New("-refresh-only changes nothing, so it cannot be combined with -destroy or -replace")
+	}
+	s, err := m.open(command, pf, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -186,7 +272,15 @@ func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Pl
 		return nil, nil, nil, err
 	}
 	v := m.operationView(pf.json, pf.verbose)
+	for _, w := range m.baseImageWarnings(p, s.provs) {
+		v.Warn(w, pf.compactWarnings)
+	}
 	v.Plan(p)
+	if pf.refreshOnly && !pf.json {
+		if len(p.Notes) > 0 {
+			fmt.Fprintf(m.Stdout, "This is a refresh-only plan: skyward changes nothing on the providers. Apply it with skyward apply -refresh-only to record what refresh found in the state.\n")
+		}
+	}
 	return s, p, v, nil
 }
 
@@ -194,10 +288,16 @@ func runPlan(m *Meta, args []string) error {
 	pf := &planFlags{}
 	fs := newFlagSet("plan")
 	pf.register(fs, "plan")
-	if pos, _, err := parseArgs(fs, args); err != nil {
+	pos, _, err := parseArgs(fs, args)
+	if err != nil {
 		return err
-	} else if len(pos) > 0 {
+	}
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
+	if len(pos) > 0 {
 		return fmt.Errorf("plan takes no arguments, got %q", pos)
+	}
+	if pf.refreshOnly && pf.out != "" {
+		return errors.New("a refresh-only plan cannot be saved with -out; run skyward apply -refresh-only to record the refresh in the state")
 	}
 	s, p, v, err := m.planAndShow("plan", pf)
 	if err != nil {
@@ -206,6 +306,7 @@ func runPlan(m *Meta, args []string) error {
 	defer s.close()
 	defer v.Close()
 	if pf.out != "" {
+		p.Outputs = m.planOutputs(s, p, pf)
 		if err := planner.WritePlanFile(pf.out, m.Dir, p); err != nil {
 			return err
 		}
@@ -227,6 +328,7 @@ func runApply(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
 	if len(pos) > 1 {
 		return fmt.Errorf("apply takes at most one plan file, got %q", pos)
 	}
@@ -235,6 +337,9 @@ func runApply(m *Meta, args []string) error {
 		operation = "destroy"
 	}
 	if len(pos) == 1 {
+		if pf.refreshOnly {
+			return errors.New("-refresh-only cannot apply a saved plan")
+		}
 		return m.applySaved(pos[0], pf)
 	}
 	return m.applyOperation(operation, pf)
@@ -244,18 +349,87 @@ func runDestroy(m *Meta, args []string) error {
 	pf := &planFlags{}
 	fs := newFlagSet("destroy")
 	pf.register(fs, "destroy")
-	if pos, _, err := parseArgs(fs, args); err != nil {
+	pos, _, err := parseArgs(fs, args)
+	if err != nil {
 		return err
-	} else if len(pos) > 0 {
+	}
+	m.json, m.compactWarnings = pf.json, pf.compactWarnings
+	if len(pos) > 0 {
 		return fmt.Errorf("destroy takes no arguments, got %q", pos)
 	}
 	pf.destroy = true
 	return m.applyOperation("destroy", pf)
 }
 
+// planOutputs evaluates the configuration's outputs before the plan (with
+// the pools of the state) and after it (known now, or only after apply),
+// for show -json's output_changes.
+func (m *Meta) planOutputs(s *session, p *planner.Plan, pf *planFlags) map[string]planner.OutputChange {
+	if s.cfg == nil || len(s.cfg.Outputs) == 0 {
+		return nil
+	}
+	var before map[string]*hclspec.Output
+	if len(s.st.Resources) > 0 {
+		opts := hclspec.LoadOptions{Vars: pf.vars.vars, VarFiles: pf.vars.files, Environ: os.Environ(),
+			ProviderSchemas: m.Registry.Schemas(), PoolValues: poolValues(s.st)}
+		if cfg, diags := hclspec.Load(m.Dir, opts); !diags.HasErrors() {
+			before = cfg.Outputs
+		}
+	}
+	out := map[string]planner.OutputChange{}
+	for name, o := range s.cfg.Outputs {
+		oc := planner.OutputChange{Sensitive: o.Sensitive}
+		if b := before[name]; b != nil {
+			oc.Before, oc.BeforeKnown = plainValue(b.Value)
+		}
+		oc.After, oc.AfterKnown = plainValue(o.Value)
+		if !oc.AfterKnown && oc.BeforeKnown && !p.HasChanges() {
+			// Nothing changes, so neither does what the output reads.
+			oc.After, oc.AfterKnown = oc.Before, true
+		}
+		if o.Sensitive {
+			// Plan files are not secret: keep no sensitive value in them.
+			oc.Before, oc.After = nil, nil
+		}
+		out[name] = oc
+	}
+	return out
+}
+
+// plainValue converts a known config value to JSON-shaped data; ok is
+// false when the value is not known yet.
+func plainValue(v cty.Value) (any, bool) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		return nil, false
+	}
+	if v.IsNull() {
+		return nil, true
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, false
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
 // applyOperation plans, asks, and applies.
 func (m *Meta) applyOperation(operation string, pf *planFlags) error {
-	if !pf.autoApprove && !isTerminal(m.Stdin) {
+	switch {
+	case pf.autoApprove:
+	case pf.json:
+		return &diagError{
+			summary: "Plan file or auto-approve required",
+			detail: fmt.Sprintf("skyward cannot ask for approval when -json is set. Run skyward %s -json -auto-approve, "+
+				"or save a plan with skyward plan -out=FILE and apply it with skyward apply -json FILE.", operation),
+		}
+	case !pf.input:
+		return fmt.Errorf("%s needs confirmation, but -input=false forbids asking; run it with -auto-approve to %s without asking", operation, operation)
+	case !isTerminal(m.Stdin):
 		return fmt.Errorf("%s needs confirmation, but standard input is not a terminal; run it with -auto-approve to %s without asking", operation, operation)
 	}
 	s, p, v, err := m.planAndShow(operation, pf)
@@ -264,6 +438,9 @@ func (m *Meta) applyOperation(operation string, pf *planFlags) error {
 	}
 	defer s.close()
 	defer v.Close()
+	if pf.refreshOnly {
+		return m.applyRefresh(s, p, v, pf)
+	}
 	if !p.HasChanges() {
 		v.ApplyDone(operation, 0, 0, 0)
 		return nil
@@ -277,13 +454,39 @@ func (m *Meta) applyOperation(operation string, pf *planFlags) error {
 	return m.execute(s, p, v, operation, pf)
 }
 
+// applyRefresh records a refresh-only plan: the state takes what refresh
+// found (objects gone, adopted, facts changed); no provider is changed.
+func (m *Meta) applyRefresh(s *session, p *planner.Plan, v operationView, pf *planFlags) error {
+	if len(p.Notes) > 0 {
+		if !pf.autoApprove && !m.confirmRefresh() {
+			fmt.Fprintln(m.Stdout, "\nApply cancelled.")
+			return errSilent
+		}
+	}
+	// Provider facts (addresses, a stopped node) may have changed even
+	// without a note, so the refreshed state is always written.
+	prior := p.Prior
+	prior.Serial = s.st.Serial
+	if err := m.stateFile().Write(prior); err != nil {
+		return err
+	}
+	v.ApplyDone("apply", 0, 0, 0)
+	return nil
+}
+
+func (m *Meta) confirmRefresh() bool {
+	fmt.Fprint(m.Stdout, "\nWould you like to update the state to reflect these detected changes?\n  Skyward will write these changes to the state without changing any real infrastructure.\n  There is no undo. Only 'yes' will be accepted to confirm.\n\n  Enter a value: ")
+	line, _ := bufio.NewReader(m.Stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
 // applySaved applies a plan file after checking it is not stale.
 func (m *Meta) applySaved(path string, pf *planFlags) error {
 	p, err := planner.ReadPlanFile(path)
 	if err != nil {
 		return err
 	}
-	lk, err := m.lock("apply", pf.lockTimeout)
+	lk, err := m.lock("apply", pf.lock, pf.lockTimeout)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,12 @@ type runExecution struct {
 
 func runRun(m *Meta, args []string) error {
 	fs := newFlagSet("run")
-	jsonOut := fs.Bool("json", false, "")
-	ephemeral := fs.Bool("ephemeral", false, "")
+	jsonOut := fs.Bool("json", false, "Print one JSON object a task once the tasks are done (an array for several).")
+	ephemeral := fs.Bool("ephemeral", false, "Apply first (no prompt), and afterwards destroy what this run created, even when the run failed.")
+	var lock bool
+	var lockTimeout time.Duration
+	registerLockFlags(fs, &lock, &lockTimeout)
+	fs.Bool("input", true, "Accepted for Terraform's CI scripts; run never asks for input.")
 	var vars varFlags
 	vars.register(fs)
 	names, _, err := parseArgs(fs, args)
@@ -83,21 +87,25 @@ func runRun(m *Meta, args []string) error {
 		if *jsonOut {
 			sub.Stdout = m.Stderr
 		}
-		var flags []string
+		flags := []string{"-auto-approve", fmt.Sprintf("-lock=%t", lock), "-lock-timeout=" + lockTimeout.String()}
 		for _, v := range vars.vars {
 			flags = append(flags, "-var", v)
 		}
 		for _, f := range vars.files {
 			flags = append(flags, "-var-file", f)
 		}
+		before, err := m.readState()
+		if err != nil {
+			return err
+		}
 		defer func() {
-			if derr := runDestroy(&sub, append([]string{"-auto-approve"}, flags...)); derr != nil {
+			if derr := m.destroyCreated(&sub, before, flags); derr != nil {
 				fmt.Fprintf(m.Stderr, "%s destroy after the run: %v\n", m.errorPrefix(), derr)
 			}
 		}()
 		applied := sub
 		applied.Stop = m.Stop
-		if err := runApply(&applied, append([]string{"-auto-approve"}, flags...)); err != nil {
+		if err := runApply(&applied, flags); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -145,6 +153,59 @@ func runRun(m *Meta, args []string) error {
 		return exitCodeError{code}
 	}
 	return nil
+}
+
+// destroyCreated destroys, after run -ephemeral, what is in the state now
+// but was not in before: a pool that existed before the run stays, and so
+// do its nodes that existed; the output says what was kept.
+func (m *Meta) destroyCreated(sub *Meta, before *state.State, flags []string) error {
+	after, err := m.readState()
+	if err != nil || after == nil {
+		return err
+	}
+	existed := map[string]bool{}
+	if before != nil {
+		for _, r := range before.Resources {
+			existed[r.Address] = true
+		}
+	}
+	createdPools := map[string]bool{}
+	for _, r := range after.Resources {
+		if r.Type == string(providers.KindPool) && !existed[r.Address] {
+			createdPools[r.Pool] = true
+		}
+	}
+	var targets []string
+	keptNodes := map[string]int{}
+	var keptPools []string
+	for _, r := range after.Resources {
+		switch {
+		case existed[r.Address] && r.Type == string(providers.KindPool):
+			keptPools = append(keptPools, r.Pool)
+		case existed[r.Address]:
+			keptNodes[r.Pool]++
+		case r.Type == string(providers.KindPool):
+			targets = append(targets, r.Address)
+		case !createdPools[r.Pool]:
+			targets = append(targets, r.Address)
+		}
+	}
+	if len(keptPools) > 0 {
+		var kept []string
+		for _, p := range keptPools {
+			kept = append(kept, fmt.Sprintf("pool.%s and %d of its nodes", p, keptNodes[p]))
+		}
+		fmt.Fprintf(sub.Stdout, "\nKeeping %s: they existed before this run, and run -ephemeral destroys only what it created.\n",
+			strings.Join(kept, ", "))
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	args := append([]string{}, flags...)
+	for _, t := range targets {
+		args = append(args, "-target", t)
+	}
+	return runDestroy(sub, args)
 }
 
 // checkTaskNames makes sure every name is a task of cfg.
@@ -284,7 +345,11 @@ func (m *Meta) runTask(ctx context.Context, cfg *hclspec.Config, st *state.State
 		rep.Executions[i] = e
 	}
 	if stream {
-		m.printRunSummary(rep, pool.Name, time.Since(start))
+		label := rep.Mode
+		if t.HasForEach {
+			label = "for_each"
+		}
+		m.printRunSummary(rep, label, pool.Name, time.Since(start))
 	}
 	return rep, nil
 }
@@ -493,7 +558,7 @@ const summaryLimit = 20
 // printRunSummary prints a task's outcome after its output: one line per
 // execution (only the unsuccessful ones for many), then the stderr tail of
 // each failed one on stderr.
-func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) {
+func (m *Meta) printRunSummary(rep *runReport, label, pool string, took time.Duration) {
 	ok, failed, cancelled := 0, 0, 0
 	for _, e := range rep.Executions {
 		switch {
@@ -506,7 +571,7 @@ func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) 
 		}
 	}
 	total := len(rep.Executions)
-	line := fmt.Sprintf("\nTask %s (%s): %d of %d executions succeeded", rep.Task, rep.Mode, ok, total)
+	line := fmt.Sprintf("\nTask %s (%s): %d of %d executions succeeded", rep.Task, label, ok, total)
 	if failed > 0 {
 		line += fmt.Sprintf(", %d failed", failed)
 	}
@@ -520,6 +585,10 @@ func (m *Meta) printRunSummary(rep *runReport, pool string, took time.Duration) 
 			continue
 		}
 		fmt.Fprintf(m.Stdout, "  %s\n", executionLine(pool, e))
+		if r := string(e.Result); len(r) > inlineResult && !e.Cancelled {
+			// Long results get lines of their own, whole: nothing is cut.
+			fmt.Fprintf(m.Stdout, "    result: %s\n", strings.ReplaceAll(r, "\n", "\n            "))
+		}
 	}
 	for _, e := range rep.Executions {
 		if e.Cancelled || e.ExitCode != nil && *e.ExitCode == 0 {
@@ -562,8 +631,8 @@ func executionLine(pool string, e runExecution) string {
 	if e.Attempts > 1 {
 		what += fmt.Sprintf(" (%d attempts)", e.Attempts)
 	}
-	if r := string(e.Result); r != "null" && r != "" && !e.Cancelled {
-		what += ", result: " + truncate(r, 80)
+	if r := string(e.Result); r != "null" && r != "" && !e.Cancelled && len(r) <= inlineResult {
+		what += ", result: " + r
 	}
 	return where + " " + what
 }
@@ -576,9 +645,6 @@ func lastLines(s string, n int) string {
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// inlineResult is the longest result printed on its execution's line in
+// the summary; a longer one is printed whole on a line of its own.
+const inlineResult = 60

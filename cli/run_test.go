@@ -149,3 +149,23 @@ func TestTaskJobs(t *testing.T) {
 		}
 	})
 }
+
+func TestPickBaseImage(t *testing.T) {
+	tests := map[string]struct {
+		local []string
+		want  string
+	}{
+		"none":                  {local: nil, want: ""},
+		"test base image first": {local: []string{"ubuntu:24.04", "skyward-test-base:bookworm-1", "skyward-test-base:bookworm-0"}, want: "skyward-test-base:bookworm-1"},
+		"ubuntu 24.04 next":     {local: []string{"debian:12", "ubuntu:22.04", "ubuntu:24.04"}, want: "ubuntu:24.04"},
+		"any ubuntu or debian":  {local: []string{"alpine:3", "debian:12", "ubuntu:22.04"}, want: "debian:12"},
+		"nothing that fits":     {local: []string{"alpine:3", "skyward-baked:abc"}, want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := pickBaseImage(tc.local); got != tc.want {
+				t.Errorf("pickBaseImage(%q) = %q, want %q", tc.local, got, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skyward-sh/skyward/executor"
+	"github.com/skyward-sh/skyward/hclspec"
 	"github.com/skyward-sh/skyward/planner"
 )
 
@@ -19,14 +21,16 @@ type operationView interface {
 	Event(ev executor.Event)
 	ApplyDone(operation string, added, changed, destroyed int)
 	Error(err error)
+	// Warn shows a warning before the plan; compact shows its summary only.
+	Warn(w warning, compact bool)
 	// Close stops any background progress display.
 	Close()
 }
 
 func (m *Meta) operationView(jsonOut, verbose bool) operationView {
 	if jsonOut {
-		v := &jsonView{w: m.Stdout, verbose: verbose}
-		v.emit("info", "skyward "+Version, "version", map[string]any{"skyward": Version, "ui": "1.2"})
+		v := m.jsonView()
+		v.verbose = verbose
 		return v
 	}
 	v := &humanView{m: m, w: m.Stdout, running: map[string]time.Time{}, stop: make(chan struct{}), verbose: verbose}
@@ -36,6 +40,19 @@ func (m *Meta) operationView(jsonOut, verbose bool) operationView {
 	go v.progress()
 	return v
 }
+
+// jsonView returns the command's JSON lines view, starting it (with its
+// version line) at the first call.
+func (m *Meta) jsonView() *jsonView {
+	if m.jv == nil {
+		m.jv = &jsonView{w: m.Stdout}
+		m.jv.emit("info", "skyward "+Version, "version", map[string]any{"skyward": Version, "ui": "1.2"})
+	}
+	return m.jv
+}
+
+// warning is a problem that does not stop the command.
+type warning struct{ summary, detail string }
 
 // ---- human ----
 
@@ -140,6 +157,15 @@ func (v *humanView) ApplyDone(operation string, added, changed, destroyed int) {
 
 func (v *humanView) Error(err error) {
 	fmt.Fprintf(v.m.Stderr, "%s %v\n", v.m.errorPrefix(), err)
+}
+
+func (v *humanView) Warn(w warning, compact bool) {
+	c := v.colors()
+	if compact || w.detail == "" {
+		fmt.Fprintf(v.m.Stderr, "%s%sWarning:%s %s\n", c.Bold, c.Update, c.Reset, w.summary)
+		return
+	}
+	fmt.Fprintf(v.m.Stderr, "%s%sWarning:%s %s\n\n%s\n\n", c.Bold, c.Update, c.Reset, w.summary, w.detail)
 }
 
 func (v *humanView) Close() { v.once.Do(func() { close(v.stop) }) }
@@ -290,8 +316,27 @@ func (v *jsonView) ApplyDone(operation string, added, changed, destroyed int) {
 }
 
 func (v *jsonView) Error(err error) {
-	v.emit("error", "Error: "+err.Error(), "diagnostic", map[string]any{"diagnostic": map[string]any{
-		"severity": "error", "summary": err.Error(), "detail": ""}})
+	summary, detail := err.Error(), ""
+	var de *diagError
+	if errors.As(err, &de) {
+		summary, detail = de.summary, de.detail
+	}
+	v.emit("error", "Error: "+summary, "diagnostic", map[string]any{"diagnostic": map[string]any{
+		"severity": "error", "summary": summary, "detail": detail}})
+}
+
+func (v *jsonView) Warn(w warning, compact bool) {
+	v.emit("warn", "Warning: "+w.summary, "diagnostic", map[string]any{"diagnostic": map[string]any{
+		"severity": "warning", "summary": w.summary, "detail": w.detail}})
+}
+
+// Diagnostic emits a config diagnostic, with its range and snippet.
+func (v *jsonView) Diagnostic(d hclspec.JSONDiagnostic) {
+	level := "error"
+	if d.Severity == "warning" {
+		level = "warn"
+	}
+	v.emit(level, capitalize(d.Severity)+": "+d.Summary, "diagnostic", map[string]any{"diagnostic": d})
 }
 
 func (v *jsonView) Close() {}

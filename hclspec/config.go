@@ -147,7 +147,9 @@ type Output struct {
 type LoadOptions struct {
 	// Vars are raw -var arguments ("k=v"), in command-line order.
 	Vars []string
-	// VarFiles are -var-file paths (HCL), in command-line order.
+	// VarFiles are -var-file paths (HCL, or JSON when named *.json), in
+	// command-line order. They are read after the files of the directory
+	// that load by themselves (AutoVarFiles) and before Vars.
 	VarFiles []string
 	// Environ is the environment to read SKYWARD_VAR_<name> from
 	// (os.Environ() format). nil means none.

@@ -3,6 +3,8 @@ package hclspec
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -92,8 +94,9 @@ func (l *loader) decodeVariables(bs []*hcl.Block) hcl.Diagnostics {
 					Severity: hcl.DiagError,
 					Summary:  "No value for required variable",
 					Detail: fmt.Sprintf("The input variable %q is not set, and has no default value. "+
-						"Set it with -var '%s=...', in a file given with -var-file, or with the %s%s "+
-						"environment variable, or give it a default.", v.Name, v.Name, EnvVarPrefix, v.Name),
+						"Set it with -var '%s=...', in %s or a *%s file beside the configuration, in a file "+
+						"given with -var-file, or with the %s%s environment variable, or give it a default.",
+						v.Name, v.Name, DefaultVarFile, AutoVarFileSuffix, EnvVarPrefix, v.Name),
 					Subject: d.nameRange.Ptr(),
 				})
 				l.failed["var."+v.Name] = true
@@ -254,9 +257,48 @@ func literalString(attr *hcl.Attribute, val cty.Value, diags *hcl.Diagnostics) (
 	return s.AsString(), true
 }
 
+// Variable files that Load reads by themselves from the configuration
+// directory, as Terraform reads terraform.tfvars and *.auto.tfvars.
+const (
+	// DefaultVarFile is read first (or DefaultVarFile+".json").
+	DefaultVarFile = "skyward.skyvars"
+	// AutoVarFileSuffix: every file ending in it (or in it+".json") is
+	// read after DefaultVarFile, in lexical order of the names.
+	AutoVarFileSuffix = ".auto.skyvars"
+)
+
+// AutoVarFiles returns the variable files of dir that load by themselves,
+// in the order they are read: skyward.skyvars (then skyward.skyvars.json),
+// then every *.auto.skyvars and *.auto.skyvars.json in lexical order.
+func AutoVarFiles(dir string) []string {
+	var out []string
+	for _, name := range []string{DefaultVarFile, DefaultVarFile + ".json"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && !st.IsDir() {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var auto []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") {
+			continue
+		}
+		if strings.HasSuffix(n, AutoVarFileSuffix) || strings.HasSuffix(n, AutoVarFileSuffix+".json") {
+			auto = append(auto, n)
+		}
+	}
+	sort.Strings(auto)
+	for _, n := range auto {
+		out = append(out, filepath.Join(dir, n))
+	}
+	return out
+}
+
 // rawVariableValues collects the values given outside the configuration, in
-// increasing precedence: environment, -var-file (later files win), -var
-// (later ones win).
+// increasing precedence (a later source wins): the environment, the files
+// that load by themselves (AutoVarFiles), -var-file (later files win),
+// -var (later ones win).
 func (l *loader) rawVariableValues(decls map[string]*variableDecl) (map[string]rawValue, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	raw := map[string]rawValue{}
@@ -280,6 +322,9 @@ func (l *loader) rawVariableValues(decls map[string]*variableDecl) (map[string]r
 		}
 	}
 
+	for _, path := range AutoVarFiles(l.dir) {
+		diags = append(diags, l.readVarFile(path, decls, raw)...)
+	}
 	for _, path := range l.opts.VarFiles {
 		diags = append(diags, l.readVarFile(path, decls, raw)...)
 	}
@@ -332,6 +377,10 @@ func parseRawValue(d *variableDecl, value, filename string) (cty.Value, hcl.Diag
 }
 
 func (l *loader) readVarFile(path string, decls map[string]*variableDecl, raw map[string]rawValue) hcl.Diagnostics {
+	name := path
+	if rel, err := filepath.Rel(l.dir, path); err == nil && filepath.IsAbs(path) && !strings.HasPrefix(rel, "..") {
+		name = rel
+	}
 	if _, err := os.Stat(path); err != nil {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -351,10 +400,10 @@ func (l *loader) readVarFile(path string, decls map[string]*variableDecl, raw ma
 	}
 	attrs, attrDiags := f.Body.JustAttributes()
 	diags = append(diags, attrDiags...)
-	for _, name := range sortedAttrNames(attrs) {
-		attr := attrs[name]
-		if _, declared := decls[name]; !declared {
-			if _, exists := l.varDecls[name]; exists {
+	for _, attrName := range sortedAttrNames(attrs) {
+		attr := attrs[attrName]
+		if _, declared := decls[attrName]; !declared {
+			if _, exists := l.varDecls[attrName]; exists {
 				continue
 			}
 			// A variables file may be shared by several configurations,
@@ -363,7 +412,7 @@ func (l *loader) readVarFile(path string, decls map[string]*variableDecl, raw ma
 				Severity: hcl.DiagWarning,
 				Summary:  "Value for undeclared variable",
 				Detail: fmt.Sprintf("The variables file %q assigns %q, but the configuration does not declare "+
-					"a variable of that name. The value is ignored.", path, name),
+					"a variable of that name. The value is ignored.", name, attrName),
 				Subject: attr.NameRange.Ptr(),
 			})
 			continue
@@ -373,7 +422,7 @@ func (l *loader) readVarFile(path string, decls map[string]*variableDecl, raw ma
 		if valDiags.HasErrors() {
 			continue
 		}
-		raw[name] = rawValue{val: val, source: fmt.Sprintf("the variables file %q", path), rng: attr.Expr.Range().Ptr()}
+		raw[attrName] = rawValue{val: val, source: fmt.Sprintf("the variables file %q", name), rng: attr.Expr.Range().Ptr()}
 	}
 	return diags
 }

@@ -236,3 +236,83 @@ pool "dev" {
 		})
 	}
 }
+
+func TestAutoVarFiles(t *testing.T) {
+	extra := filepath.Join(t.TempDir(), "extra.hcl")
+	if err := os.WriteFile(extra, []byte("n = 40\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		files    map[string]string
+		opts     LoadOptions
+		want     map[string]cty.Value
+		warnings []string
+	}{
+		"skyward.skyvars over env": {
+			files: map[string]string{"skyward.skyvars": "n = 10\n"},
+			opts:  LoadOptions{Environ: []string{"SKYWARD_VAR_n=4", "SKYWARD_VAR_s=env"}},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(10), "s": cty.StringVal("env")},
+		},
+		"auto files over skyward.skyvars": {
+			files: map[string]string{"skyward.skyvars": "n = 10\ns = \"base\"\n", "a.auto.skyvars": "n = 20\n"},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(20), "s": cty.StringVal("base")},
+		},
+		"auto files in lexical order": {
+			files: map[string]string{"b.auto.skyvars": "n = 30\n", "a.auto.skyvars": "n = 20\ns = \"a\"\n"},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(30), "s": cty.StringVal("a")},
+		},
+		"JSON files too": {
+			files: map[string]string{"skyward.skyvars.json": `{"n": 11}`, "z.auto.skyvars.json": `{"zones": ["j"]}`},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(11), "zones": cty.ListVal([]cty.Value{cty.StringVal("j")})},
+		},
+		"-var-file over auto files": {
+			files: map[string]string{"skyward.skyvars": "n = 10\n", "a.auto.skyvars": "n = 20\n"},
+			opts:  LoadOptions{VarFiles: []string{extra}},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(40)},
+		},
+		"-var over everything": {
+			files: map[string]string{"skyward.skyvars": "n = 10\n", "a.auto.skyvars": "n = 20\n"},
+			opts:  LoadOptions{VarFiles: []string{extra}, Vars: []string{"n=50"}, Environ: []string{"SKYWARD_VAR_n=4"}},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(50)},
+		},
+		"other names are not read": {
+			files: map[string]string{"prod.skyvars": "n = 60\n", "a.auto.skyvars.bak": "n = 70\n", ".hidden.auto.skyvars": "n = 80\n"},
+			want:  map[string]cty.Value{"n": cty.NumberIntVal(1)},
+		},
+		"undeclared variable is a warning naming the file": {
+			files:    map[string]string{"shared.auto.skyvars": "n = 2\nregion = \"eu\"\n"},
+			want:     map[string]cty.Value{"n": cty.NumberIntVal(2)},
+			warnings: []string{`The variables file "shared.auto.skyvars" assigns "region", but the configuration does not declare a variable of that name. The value is ignored.`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			files := map[string]string{"main.sky.hcl": variablesConfig}
+			for n, src := range tc.files {
+				files[n] = src
+			}
+			dir := writeConfig(t, files)
+			cfg, diags := Load(dir, tc.opts)
+			if diags.HasErrors() {
+				failOnDiags(t, cfg, diags)
+			}
+			warnings := []string{}
+			for _, d := range diags {
+				warnings = append(warnings, d.Detail)
+			}
+			if tc.warnings == nil {
+				tc.warnings = []string{}
+			}
+			if diff := cmp.Diff(tc.warnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			got := map[string]cty.Value{}
+			for name := range tc.want {
+				got[name] = cfg.Variables[name].Value
+			}
+			if diff := cmp.Diff(tc.want, got, ctyEqual); diff != "" {
+				t.Errorf("values (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -29,6 +29,22 @@ type Plan struct {
 	Prior *state.State `json:"prior_state"`
 	// Notes are things refresh found (objects missing, orphans adopted).
 	Notes []string `json:"notes,omitempty"`
+	// Outputs are the configuration's outputs, before and after the plan,
+	// for show -json's output_changes. The caller that holds the
+	// configuration fills them in; nil when it did not.
+	Outputs map[string]OutputChange `json:"outputs,omitempty"`
+}
+
+// OutputChange is one output value before and after a plan. A value is
+// JSON-shaped data; Known false means it is known only after apply. The
+// values of a sensitive output are never recorded (nil), only whether
+// they are known.
+type OutputChange struct {
+	Before      any  `json:"before"`
+	BeforeKnown bool `json:"before_known"`
+	After       any  `json:"after"`
+	AfterKnown  bool `json:"after_known"`
+	Sensitive   bool `json:"sensitive,omitempty"`
 }
 
 // ProviderConfig is a provider's type and its non-sensitive arguments as

@@ -5,15 +5,25 @@
 # this script does nothing.
 #
 # Usage: testdata/mkbaseimage.sh [TAG]
+#        testdata/mkbaseimage.sh --tag   (print the default tag, build nothing)
 # Env:   SKYWARD_APT_MIRROR overrides the Debian mirror (default: the one apt
 #        on this machine is configured with).
 set -euo pipefail
+print_tag=false
+if [ "${1:-}" = --tag ]; then
+  print_tag=true
+  shift
+fi
 
 packages=(openssh-server sudo python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
 # The tag carries a hash of the package list so that changing it builds anew.
 hash=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-8)
 tag=${1:-skyward-test-base:bookworm-$hash}
 docker=${DOCKER:-docker}
+if $print_tag; then
+  echo "$tag"
+  exit 0
+fi
 
 if $docker image inspect "$tag" >/dev/null 2>&1; then
   echo "$tag"
@@ -30,17 +40,28 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
+# The logs of apt-get, debootstrap and docker import are kept in a file and
+# shown only when a step fails: a first `make demo` or `make test` prints
+# one line here, not thousands.
+log=$(mktemp /tmp/skyward-mkbaseimage.XXXXXX)
+root=
+trap 'rm -rf "$log" ${root:+"$root"}' EXIT
+fail() {
+  echo "mkbaseimage: $1 failed; its output:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
 if ! command -v debootstrap >/dev/null; then
   echo "mkbaseimage: installing debootstrap" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+  apt-get update -qq >>"$log" 2>&1 || fail "apt-get update"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >>"$log" 2>&1 || fail "apt-get install debootstrap"
 fi
 
 root=$(mktemp -d /tmp/skyward-rootfs.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-echo "mkbaseimage: debootstrap bookworm from $mirror" >&2
+echo "mkbaseimage: building $tag: debootstrap bookworm from $mirror (a few minutes, once; cached by tag)" >&2
 include=$(IFS=,; echo "${packages[*]}")
-debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >&2
+debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >>"$log" 2>&1 || fail debootstrap
 
 # Keep the image small and free of host identity: no cached debs, no apt
 # lists (a bootstrap runs apt-get update anyway), no ssh host keys (skyward
@@ -54,5 +75,5 @@ tar -C "$root" -c . | $docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
   --change 'CMD ["/bin/bash"]' \
-  - "$tag" >&2
+  - "$tag" >>"$log" 2>&1 || fail "docker import"
 echo "$tag"

@@ -1,9 +1,12 @@
 # A parameter grid: one execution per learning rate, spread over the
-# nodes' task slots; collect the results with -json and jq:
+# nodes' task slots; collect the results with -json and jq. In this
+# directory:
 #
-#   skyward apply -var base_image=<a local image>
+#   skyward apply
 #   skyward run grid -json | jq -r '.executions[] | "\(.key)\t\(.result.loss)"'
 #   skyward destroy
+#
+# The base image comes from base_image.auto.skyvars.
 
 variable "base_image" {
   type    = string

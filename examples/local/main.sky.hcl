@@ -1,10 +1,12 @@
-# Three local containers that form one pool: the same pipeline a cloud
-# runs, on your laptop. Switch `provider` to a cloud when you are ready.
+# Three local containers that form one pool, each reached over SSH,
+# bootstrapped and joined to the head by its agent. In this directory:
 #
-#   skyward apply -var base_image=<a local image>
+#   skyward apply
 #   skyward run hello node_info shard_sum
 #   skyward ssh dev/1 -- hostname
 #   skyward destroy
+#
+# The base image comes from base_image.auto.skyvars.
 
 variable "base_image" {
   type        = string
@@ -27,7 +29,7 @@ provider "container" {
 }
 
 # What every node gets before it joins the pool: env for tasks and a setup
-# step (apt, pip and includes go here too; see image.sky.hcl).
+# step (apt, pip and includes go here too; see examples/image).
 image "app" {
   env   = { MY_VAR = "it works" }
   setup = ["echo ready > /tmp/ready"]

@@ -1,10 +1,12 @@
-# Testing your image: everything an image can put on a node, checked by a
-# task before you pay for a cloud. Copy this file, wheels/ and app/ into a
-# directory, then:
+# Testing your image: everything an image can put on a node (apt, an
+# offline pip wheel from wheels/, env, the files of app/), checked by a
+# task on every node. In this directory:
 #
-#   skyward apply -var base_image=<a local image with python3>
+#   skyward apply
 #   skyward run image_check
 #   skyward destroy
+#
+# The base image comes from base_image.auto.skyvars.
 
 variable "base_image" {
   type        = string

@@ -1,6 +1,13 @@
 # Integration tests in CI against a real local pool: apply once, gate on a
 # clean plan, run the tests, destroy always. The README has the GitHub
-# Actions workflow that drives it.
+# Actions workflow that drives it; by hand, in this directory:
+#
+#   skyward apply -auto-approve
+#   skyward plan -detailed-exitcode
+#   skyward run double -json | jq -e '.executions[0].result == 10'
+#   skyward destroy -auto-approve
+#
+# The base image comes from base_image.auto.skyvars.
 
 variable "base_image" {
   type    = string
