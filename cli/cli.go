@@ -20,6 +20,7 @@ import (
 
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/container"
+	"github.com/skyward-sh/skyward/state"
 )
 
 // Version is skyward's version, set at build time with -ldflags.
@@ -54,6 +55,10 @@ type Meta struct {
 	Stop <-chan struct{}
 	// Ctx is cancelled at the second interrupt.
 	Ctx context.Context
+
+	// The state backend, opened once by backend().
+	be    state.Backend
+	beErr error
 }
 
 type command struct {
@@ -76,6 +81,7 @@ func commands() []command {
 		{name: "status", synopsis: "Show pools and nodes", run: runStatus},
 		{name: "ssh", synopsis: "Open a shell or run a command on a node", run: runSSH},
 		{name: "output", synopsis: "Show output values", run: runOutput},
+		{name: "force-unlock", synopsis: "Remove a remote state lock left by a dead process", run: runForceUnlock},
 		{name: "state", synopsis: "Inspect and edit the state (list, show, rm)", run: runState},
 		{name: "graph", synopsis: "Print the provisioning graph in DOT", run: runGraph},
 		{name: "version", synopsis: "Print the version", run: runVersion},

@@ -21,8 +21,14 @@ var exampleConfig []byte
 
 func runInit(m *Meta, args []string) error {
 	fs := newFlagSet("init")
+	migrate := fs.Bool("migrate-state", false, "")
+	reconfigure := fs.Bool("reconfigure", false, "")
+	lockTimeout := fs.Duration("lock-timeout", 0, "")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *migrate && *reconfigure {
+		return fmt.Errorf("init: -migrate-state and -reconfigure exclude each other")
 	}
 	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
 		return err
@@ -37,6 +43,9 @@ func runInit(m *Meta, args []string) error {
 	}
 	cfg, err := m.loadConfig(nil, nil)
 	if err != nil {
+		return err
+	}
+	if err := m.initBackend(cfg, *migrate, *reconfigure, *lockTimeout); err != nil {
 		return err
 	}
 	st, err := m.readState()

@@ -60,7 +60,7 @@ func (pf *planFlags) register(fs *flag.FlagSet, command string) {
 type session struct {
 	m     *Meta
 	cfg   *hclspec.Config
-	lock  *state.Lock
+	lock  state.Unlocker
 	st    *state.State
 	provs map[string]providers.Provider
 }
@@ -113,7 +113,7 @@ func (m *Meta) open(command string, vars *varFlags, lockTimeout time.Duration, n
 	if st == nil {
 		// The lineage is fixed when the state is first created: now.
 		st = state.New(state.NewLineage())
-		if err := m.stateFile().Write(st); err != nil {
+		if err := m.writeState(st); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -327,9 +327,13 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 	if err := prepare(m.Ctx, p, s.provs, bin); err != nil {
 		return err
 	}
+	be, err := m.backend()
+	if err != nil {
+		return err
+	}
 	ex := &executor.Executor{
 		Providers:   s.provs,
-		State:       m.stateFile(),
+		State:       be,
 		Keys:        m.keys(),
 		AgentBinary: bin,
 		ConfigDir:   m.Dir,
