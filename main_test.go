@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/skyward-sh/skyward/cli"
+	"github.com/skyward-sh/skyward/internal/mototest"
 )
 
 func TestMain(m *testing.M) {
@@ -67,6 +72,10 @@ func TestScripts(t *testing.T) {
 	if !docker && os.Getenv("CI") != "" {
 		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
 	}
+	// One moto server for every script that needs S3; each script gets
+	// its own bucket name.
+	moto, motoOK := startMoto(t)
+	var bucketN int
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -82,6 +91,16 @@ func TestScripts(t *testing.T) {
 					env.Setenv(k, v)
 				}
 			}
+			if motoOK {
+				for _, kv := range mototest.Env {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+				bucketN++
+				env.Setenv("MOTO_ENDPOINT", moto.Endpoint)
+				env.Setenv("BUCKET", fmt.Sprintf("skyward-script-%d-%d", time.Now().UnixNano()%1e8, bucketN))
+				env.Setenv("SKYWARD_STATE_KEY", "a passphrase for the scripts only")
+			}
 			work := env.WorkDir
 			env.Defer(func() { sweep(work) })
 			return nil
@@ -90,6 +109,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "docker":
 				return docker, nil
+			case "moto":
+				return motoOK, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -102,13 +123,22 @@ func TestScripts(t *testing.T) {
 			"wait-file":    cmdWaitFile,
 			"node-wait":    cmdNodeWait,
 			"kill-node":    cmdKillNode,
+			"mkbucket":     cmdMkbucket,
+			"s3-get":       cmdS3Get,
+			"wait-s3":      cmdWaitS3,
+			"lock-id":      cmdLockID,
+			"expand":       cmdExpand,
 		},
 	})
 }
 
-// lineageOf reads the lineage of the state in dir.
+// lineageOf reads the lineage of the state in dir: the local one, or the
+// one in moto's bucket when the directory was initialized with s3.
 func lineageOf(dir string) string {
 	b, err := os.ReadFile(filepath.Join(dir, ".skyward", "state.json"))
+	if err != nil {
+		b, err = remoteState(dir)
+	}
 	if err != nil {
 		return ""
 	}
@@ -266,4 +296,115 @@ func cmdNodeInspect(ts *testscript.TestScript, neg bool, args []string) {
 	cmd.Stdout = &out
 	ts.Check(cmd.Run())
 	ts.Stdout().Write(out.Bytes())
+}
+
+// motoServer is the moto server of this test binary's scripts, if any.
+var motoServer *mototest.Server
+
+// startMoto starts moto for the scripts that need S3. Without python3 and
+// moto those scripts skip, except in CI, where the test fails.
+func startMoto(t *testing.T) (*mototest.Server, bool) {
+	if ok, why := mototest.Available(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s, and CI=true: the S3 scripts must run in CI (.ci/run installs moto)", why)
+		}
+		t.Logf("S3 scripts skip: %s", why)
+		return nil, false
+	}
+	s, err := mototest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	motoServer = s
+	return s, true
+}
+
+// remoteState reads the state object of a directory initialized with the
+// s3 backend, from moto.
+func remoteState(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ".skyward", "backend.json"))
+	if err != nil || motoServer == nil {
+		return nil, fmt.Errorf("no remote state")
+	}
+	var rec struct{ Type, Bucket, Key string }
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Type != "s3" {
+		return nil, fmt.Errorf("no remote state")
+	}
+	return s3Object(rec.Bucket, rec.Key)
+}
+
+func s3Object(bucket, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := motoServer.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// mkbucket [versioned]: create the script's bucket $BUCKET in moto.
+func cmdMkbucket(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(motoServer.CreateBucket(ts.Getenv("BUCKET"), len(args) == 1 && args[0] == "versioned"))
+}
+
+// s3-get KEY: print an object of $BUCKET to stdout; with !, it must not
+// exist.
+func cmdS3Get(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: s3-get KEY")
+	}
+	b, err := s3Object(ts.Getenv("BUCKET"), args[0])
+	if neg {
+		if err == nil {
+			ts.Fatalf("s3://%s/%s exists", ts.Getenv("BUCKET"), args[0])
+		}
+		return
+	}
+	ts.Check(err)
+	ts.Stdout().Write(b)
+}
+
+// wait-s3 KEY: wait (up to 60s) until an object of $BUCKET exists.
+func cmdWaitS3(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s3Object(ts.Getenv("BUCKET"), args[0]); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for s3://%s/%s", ts.Getenv("BUCKET"), args[0])
+}
+
+// lock-id KEY VAR: set VAR to the ID of the lock object KEY of $BUCKET.
+func cmdLockID(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: lock-id KEY VAR")
+	}
+	b, err := s3Object(ts.Getenv("BUCKET"), args[0])
+	ts.Check(err)
+	var info struct{ ID string }
+	ts.Check(json.Unmarshal(b, &info))
+	if info.ID == "" {
+		ts.Fatalf("lock %s has no ID: %s", args[0], b)
+	}
+	ts.Setenv(args[1], info.ID)
+}
+
+// expand FILE...: replace ${VAR} in files with the script's environment.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	for _, f := range args {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		out := os.Expand(string(b), func(k string) string {
+			if v := ts.Getenv(k); v != "" {
+				return v
+			}
+			return "${" + k + "}"
+		})
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o644))
+	}
 }

@@ -119,6 +119,9 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// Emulators and S3-compatible stores rarely resolve
 		// bucket.host names; AWS accepts path style too.
 		o.UsePathStyle = cfg.Endpoint != "" || envEndpoint || envS3Endpoint
+		// Objects skyward wrote are read whole and parsed; a missing
+		// response checksum is no news worth a line on stderr.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	b := &S3{cfg: cfg, client: client}
 	b.keys = &s3Keys{b: b, object: cfg.Key + ".keys", passphrase: cfg.StateKey}
