@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/joshdk/go-junit"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/skyward-sh/skyward/cli"
@@ -115,19 +117,21 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"objects":      cmdObjects,
-			"rm-node":      cmdRmNode,
-			"stop-node":    cmdStopNode,
-			"node-inspect": cmdNodeInspect,
-			"wait-objects": cmdWaitObjects,
-			"wait-file":    cmdWaitFile,
-			"node-wait":    cmdNodeWait,
-			"kill-node":    cmdKillNode,
-			"mkbucket":     cmdMkbucket,
-			"s3-get":       cmdS3Get,
-			"wait-s3":      cmdWaitS3,
-			"lock-id":      cmdLockID,
-			"expand":       cmdExpand,
+			"objects":       cmdObjects,
+			"rm-node":       cmdRmNode,
+			"stop-node":     cmdStopNode,
+			"node-inspect":  cmdNodeInspect,
+			"wait-objects":  cmdWaitObjects,
+			"wait-file":     cmdWaitFile,
+			"node-wait":     cmdNodeWait,
+			"kill-node":     cmdKillNode,
+			"mkbucket":      cmdMkbucket,
+			"s3-get":        cmdS3Get,
+			"wait-s3":       cmdWaitS3,
+			"lock-id":       cmdLockID,
+			"expand":        cmdExpand,
+			"junit":         cmdJUnit,
+			"junit-failure": cmdJUnitFailure,
 		},
 	})
 }
@@ -407,4 +411,112 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 		})
 		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o644))
 	}
+}
+
+// junit FILE SUITES TESTS FAILURES ERRORS: FILE is a JUnit XML report that
+// a JUnit reader (github.com/joshdk/go-junit) reads with these counts, and
+// that has every attribute the JUnit (Ant) schema requires.
+func cmdJUnit(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 5 {
+		ts.Fatalf("usage: junit FILE SUITES TESTS FAILURES ERRORS")
+	}
+	path := ts.MkAbs(args[0])
+	suites, err := junit.IngestFile(path)
+	ts.Check(err)
+	var tests, failures, errs int
+	for _, s := range suites {
+		for _, t := range s.Tests {
+			tests++
+			switch t.Status {
+			case junit.StatusFailed:
+				failures++
+			case junit.StatusError:
+				errs++
+			}
+		}
+	}
+	got := fmt.Sprintf("%d %d %d %d", len(suites), tests, failures, errs)
+	if want := strings.Join(args[1:], " "); got != want {
+		ts.Fatalf("%s: suites, tests, failures, errors = %s, want %s", args[0], got, want)
+	}
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	ts.Check(checkJUnitSchema(b))
+}
+
+// checkJUnitSchema checks the structure and the required attributes of the
+// JUnit XSD (testsuite: name, tests, failures, errors, time, timestamp,
+// hostname; testcase: name, classname, time), and their types.
+func checkJUnitSchema(b []byte) error {
+	var doc struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Suites  []struct {
+			Attrs []xml.Attr `xml:",any,attr"`
+			Cases []struct {
+				Attrs   []xml.Attr `xml:",any,attr"`
+				Failure []struct {
+					Message *string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	attrs := func(as []xml.Attr) map[string]string {
+		m := map[string]string{}
+		for _, a := range as {
+			m[a.Name.Local] = a.Value
+		}
+		return m
+	}
+	decimal := regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+	integer := regexp.MustCompile(`^[0-9]+$`)
+	stamp := regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$`)
+	for i, s := range doc.Suites {
+		a := attrs(s.Attrs)
+		for k, re := range map[string]*regexp.Regexp{"tests": integer, "failures": integer, "errors": integer, "time": decimal, "timestamp": stamp} {
+			if !re.MatchString(a[k]) {
+				return fmt.Errorf("junit: testsuite %d: attribute %s = %q", i, k, a[k])
+			}
+		}
+		if a["name"] == "" || a["hostname"] == "" {
+			return fmt.Errorf("junit: testsuite %d lacks name or hostname", i)
+		}
+		for j, c := range s.Cases {
+			ca := attrs(c.Attrs)
+			if ca["name"] == "" || ca["classname"] == "" || !decimal.MatchString(ca["time"]) {
+				return fmt.Errorf("junit: testsuite %d testcase %d: name %q classname %q time %q", i, j, ca["name"], ca["classname"], ca["time"])
+			}
+			for _, f := range c.Failure {
+				if f.Message == nil {
+					return fmt.Errorf("junit: testsuite %d testcase %d: failure without message", i, j)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// junit-failure FILE CASE REGEXP: the test case CASE of a JUnit report
+// failed with a message that matches REGEXP.
+func cmdJUnitFailure(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: junit-failure FILE CASE REGEXP")
+	}
+	suites, err := junit.IngestFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	re := regexp.MustCompile(args[2])
+	for _, s := range suites {
+		for _, t := range s.Tests {
+			if t.Name != args[1] {
+				continue
+			}
+			if t.Status != junit.StatusFailed || !re.MatchString(t.Message) {
+				ts.Fatalf("test case %s: status %s, message %q; want a failure matching %s", t.Name, t.Status, t.Message, args[2])
+			}
+			return
+		}
+	}
+	ts.Fatalf("no test case %s in %s", args[1], args[0])
 }

@@ -78,6 +78,7 @@ func commands() []command {
 		{name: "destroy", synopsis: "Remove everything skyward created", run: runDestroy},
 		{name: "show", synopsis: "Show the state or a saved plan", run: runShow},
 		{name: "run", synopsis: "Run tasks on the applied pools", run: runRun},
+		{name: "test", synopsis: "Run the *.skytest.hcl tests on the pools", run: runTest},
 		{name: "status", synopsis: "Show pools and nodes", run: runStatus},
 		{name: "ssh", synopsis: "Open a shell or run a command on a node", run: runSSH},
 		{name: "output", synopsis: "Show output values", run: runOutput},
@@ -164,8 +165,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				n++
 				if n == 1 {
 					msg := "Interrupt received. Finishing the steps under way and saving the state; interrupt again to exit at once."
-					if name == "run" {
+					switch name {
+					case "run":
 						msg = "Interrupt received. Cancelling the executions on the nodes."
+					case "test":
+						msg = "Interrupt received. Stopping the tests; the pools they applied are destroyed."
 					}
 					fmt.Fprintln(stderr, "\n"+msg)
 					close(stop)
