@@ -140,7 +140,7 @@ func runFmt(m *Meta, args []string) error {
 				}
 				return nil
 			}
-			if strings.HasSuffix(d.Name(), ".sky.hcl") {
+			if strings.HasSuffix(d.Name(), hclspec.FileSuffix) || strings.HasSuffix(d.Name(), hclspec.TestFileSuffix) {
 				files = append(files, path)
 			}
 			return nil
