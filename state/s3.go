@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -36,8 +37,10 @@ type S3Config struct {
 	Endpoint string
 	// Profile is a shared config profile; "" is the SDK's default chain.
 	Profile string
-	// KMSKeyID would have the keys object encrypted with a KMS key; it is
-	// not supported yet and refused by NewS3.
+	// KMSKeyID, when set, has the keys object encrypted with a data key
+	// from this KMS key (id, ARN or alias/NAME) instead of StateKey. KMS is
+	// reached at Endpoint too when it is set (an emulator serves both), or
+	// at AWS_ENDPOINT_URL_KMS.
 	KMSKeyID string
 	// StateKey is the passphrase the keys object is encrypted with
 	// (SKYWARD_STATE_KEY), at least 16 characters.
@@ -54,6 +57,10 @@ type S3Config struct {
 // state is kept: by the bucket's versioning when it is enabled, else as
 // Key.backup.
 //
+// The keys object Key.keys is encrypted with AES-256-GCM under a key
+// derived from StateKey with Argon2id, or under a KMS data key when
+// KMSKeyID is set.
+//
 // The lock is the object Key.lock, created with If-None-Match: * and read
 // back to check it holds this process's lock ID (in case the server did not
 // honour the condition), and deleted with If-Match on its ETag, so an
@@ -65,6 +72,7 @@ type S3Config struct {
 type S3 struct {
 	cfg    S3Config
 	client *s3.Client
+	kms    *kms.Client
 
 	mu sync.Mutex
 	// What this S3 last read or wrote of the state object; known is false
@@ -93,8 +101,6 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		return nil, errors.New(`backend "s3": key is required`)
 	case strings.HasSuffix(cfg.Key, "/"):
 		return nil, fmt.Errorf(`backend "s3": key %q must name an object, not end in "/"`, cfg.Key)
-	case cfg.KMSKeyID != "":
-		return nil, errors.New(`backend "s3": kms_key_id is not supported yet; set SKYWARD_STATE_KEY to a passphrase instead`)
 	}
 	var opts []func(*config.LoadOptions) error
 	if cfg.Region != "" {
@@ -123,7 +129,12 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		// response checksum is no news worth a line on stderr.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	b := &S3{cfg: cfg, client: client}
+	kmsClient := kms.NewFromConfig(awsCfg, func(o *kms.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	b := &S3{cfg: cfg, client: client, kms: kmsClient}
 	b.keys = &s3Keys{b: b, object: cfg.Key + ".keys", passphrase: cfg.StateKey}
 	return b, nil
 }

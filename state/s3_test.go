@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
@@ -380,6 +381,53 @@ func TestS3Keys(t *testing.T) {
 	}
 }
 
+func TestS3KeysKMS(t *testing.T) {
+	srv, bucket := newBucket(t, false)
+	ctx := context.Background()
+	kc := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.Endpoint),
+		Credentials: aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "testing", SecretAccessKey: "testing"}, nil
+		}))})
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(key.KeyMetadata.KeyId)
+	open := func(key string) *S3 {
+		b, err := NewS3(ctx, S3Config{Bucket: bucket, Key: key, Endpoint: srv.Endpoint, KMSKeyID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	secret := []byte("kms-protected-secret-456")
+	if err := open("ci/state.json").Keys().Write("dev/token", secret); err != nil {
+		t.Fatal(err)
+	}
+	got, err := open("ci/state.json").Keys().Read("dev/token")
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Read = %q, %v", got, err)
+	}
+	raw, err := getObject(t, srv, bucket, "ci/state.json.keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, secret) || bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(secret))) {
+		t.Errorf("the keys object holds the secret in clear")
+	}
+	if !bytes.Contains(raw, []byte(`"name": "aws-kms"`)) || !bytes.Contains(raw, []byte(id)) {
+		t.Errorf("the keys object does not name its KMS key:\n%s", raw)
+	}
+	// The same object under another name does not decrypt: the
+	// encryption context binds it to its place.
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("other.json.keys"), Body: bytes.NewReader(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open("other.json").Keys().Read("dev/token"); err == nil {
+		t.Errorf("a keys object copied to another state decrypted")
+	}
+}
+
 func TestS3Check(t *testing.T) {
 	srv, bucket := newBucket(t, false)
 	forbidden := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -425,7 +473,6 @@ func TestNewS3Config(t *testing.T) {
 		"no bucket": {S3Config{Key: "k"}, "bucket is required"},
 		"no key":    {S3Config{Bucket: "b"}, "key is required"},
 		"dir key":   {S3Config{Bucket: "b", Key: "a/"}, "must name an object"},
-		"kms":       {S3Config{Bucket: "b", Key: "k", KMSKeyID: "alias/x"}, "kms_key_id is not supported yet"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

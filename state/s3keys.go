@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -30,8 +33,10 @@ const (
 
 // sealed is the keys object as stored: every secret, JSON-encoded, then
 // encrypted with AES-256-GCM under a key derived from the passphrase with
-// Argon2id. The object's name is the additional data, so a keys object
-// copied over another state's does not decrypt.
+// Argon2id, or under a data key from KMS (envelope encryption: the data
+// key is stored encrypted by the KMS key). The object's name is the
+// additional data (and KMS's encryption context), so a keys object copied
+// over another state's does not decrypt.
 type sealed struct {
 	Format     string    `json:"format"` // "skyward-keys"
 	Version    int       `json:"version"`
@@ -42,11 +47,14 @@ type sealed struct {
 }
 
 type kdfParams struct {
-	Name      string `json:"name"` // "argon2id"
-	Salt      []byte `json:"salt"`
-	Time      uint32 `json:"time"`
-	MemoryKiB uint32 `json:"memory_kib"`
-	Threads   uint8  `json:"threads"`
+	Name      string `json:"name"` // "argon2id" or "aws-kms"
+	Salt      []byte `json:"salt,omitempty"`
+	Time      uint32 `json:"time,omitempty"`
+	MemoryKiB uint32 `json:"memory_kib,omitempty"`
+	Threads   uint8  `json:"threads,omitempty"`
+	// With "aws-kms": the KMS key and the data key it encrypted.
+	KMSKeyID     string `json:"kms_key_id,omitempty"`
+	EncryptedKey []byte `json:"encrypted_key,omitempty"`
 }
 
 // s3Keys is the S3 backend's KeyStore: one object, Key.keys, holding every
@@ -63,15 +71,19 @@ type s3Keys struct {
 	etag    string
 	salt    []byte
 	derived []byte // the key derived from passphrase and salt
+	// With KMS: the data key in clear (memory only) and as KMS encrypted it.
+	dataKey, encryptedKey []byte
 }
 
 var _ KeyStore = (*s3Keys)(nil)
 
 // errNoStateKey is returned by every key operation without a passphrase.
-var errNoStateKey = fmt.Errorf(`backend "s3" keeps SSH keys and tokens encrypted in the bucket: set SKYWARD_STATE_KEY to a passphrase of at least %d characters (keep it in your CI's secrets)`, MinStateKeyLength)
+var errNoStateKey = fmt.Errorf(`backend "s3" keeps SSH keys and tokens encrypted in the bucket: set SKYWARD_STATE_KEY to a passphrase of at least %d characters (keep it in your CI's secrets), or kms_key_id in the backend block`, MinStateKeyLength)
 
 func (k *s3Keys) ready() error {
 	switch {
+	case k.b.cfg.KMSKeyID != "":
+		return nil
 	case k.passphrase == "":
 		return errNoStateKey
 	case len(k.passphrase) < MinStateKeyLength:
@@ -117,19 +129,34 @@ func (k *s3Keys) open(data []byte) (map[string][]byte, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("not a skyward keys object: %w", err)
 	}
-	if s.Format != "skyward-keys" || s.Version != 1 || s.Cipher != "AES-256-GCM" || s.KDF.Name != "argon2id" {
+	if s.Format != "skyward-keys" || s.Version != 1 || s.Cipher != "AES-256-GCM" || (s.KDF.Name != "argon2id" && s.KDF.Name != "aws-kms") {
 		return nil, fmt.Errorf("unsupported keys object (format %q version %d, %s, %s); upgrade skyward", s.Format, s.Version, s.Cipher, s.KDF.Name)
 	}
-	if s.KDF.Time != kdfTime || s.KDF.MemoryKiB != kdfMemory || s.KDF.Threads != kdfThreads {
-		return nil, errors.New("unsupported key derivation parameters; upgrade skyward")
+	var key []byte
+	wrong := "cannot decrypt: SKYWARD_STATE_KEY is not the passphrase the keys were encrypted with"
+	switch s.KDF.Name {
+	case "argon2id":
+		if k.passphrase == "" {
+			return nil, fmt.Errorf("the keys were encrypted with a passphrase: %w", errNoStateKey)
+		}
+		if s.KDF.Time != kdfTime || s.KDF.MemoryKiB != kdfMemory || s.KDF.Threads != kdfThreads {
+			return nil, errors.New("unsupported key derivation parameters; upgrade skyward")
+		}
+		key = k.key(s.KDF.Salt)
+	case "aws-kms":
+		var err error
+		if key, err = k.decryptDataKey(s.KDF.EncryptedKey); err != nil {
+			return nil, fmt.Errorf("decrypt the data key with KMS key %s: %w", s.KDF.KMSKeyID, err)
+		}
+		wrong = "cannot decrypt: the object does not match its KMS data key"
 	}
-	aead, err := newGCM(k.key(s.KDF.Salt))
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
 	plain, err := aead.Open(nil, s.Nonce, s.Ciphertext, []byte(k.object))
 	if err != nil {
-		return nil, errors.New("cannot decrypt: SKYWARD_STATE_KEY is not the passphrase the keys were encrypted with")
+		return nil, errors.New(wrong)
 	}
 	secrets := map[string][]byte{}
 	if err := json.Unmarshal(plain, &secrets); err != nil {
@@ -139,6 +166,14 @@ func (k *s3Keys) open(data []byte) (map[string][]byte, error) {
 }
 
 func (k *s3Keys) seal(secrets map[string][]byte) ([]byte, error) {
+	if id := k.b.cfg.KMSKeyID; id != "" {
+		if k.dataKey == nil {
+			if err := k.newDataKey(); err != nil {
+				return nil, fmt.Errorf("generate a data key with KMS key %s: %w", id, err)
+			}
+		}
+		return k.sealWith(secrets, k.dataKey, kdfParams{Name: "aws-kms", KMSKeyID: id, EncryptedKey: k.encryptedKey})
+	}
 	if k.salt == nil {
 		salt := make([]byte, 16)
 		if _, err := rand.Read(salt); err != nil {
@@ -146,7 +181,12 @@ func (k *s3Keys) seal(secrets map[string][]byte) ([]byte, error) {
 		}
 		k.key(salt)
 	}
-	aead, err := newGCM(k.key(k.salt))
+	return k.sealWith(secrets, k.key(k.salt),
+		kdfParams{Name: "argon2id", Salt: k.salt, Time: kdfTime, MemoryKiB: kdfMemory, Threads: kdfThreads})
+}
+
+func (k *s3Keys) sealWith(secrets map[string][]byte, key []byte, kdf kdfParams) ([]byte, error) {
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +200,7 @@ func (k *s3Keys) seal(secrets map[string][]byte) ([]byte, error) {
 	}
 	s := sealed{
 		Format: "skyward-keys", Version: 1, Cipher: "AES-256-GCM",
-		KDF:   kdfParams{Name: "argon2id", Salt: k.salt, Time: kdfTime, MemoryKiB: kdfMemory, Threads: kdfThreads},
-		Nonce: nonce, Ciphertext: aead.Seal(nil, nonce, plain, []byte(k.object)),
+		KDF: kdf, Nonce: nonce, Ciphertext: aead.Seal(nil, nonce, plain, []byte(k.object)),
 	}
 	return json.MarshalIndent(&s, "", "  ")
 }
@@ -296,4 +335,43 @@ func (k *s3Keys) change(fn func(map[string][]byte)) error {
 func checkKeyName(name string) error {
 	_, err := (&Keys{Dir: "/"}).path(name)
 	return err
+}
+
+// kmsContext is the encryption context of the data key: the keys object's
+// name, which KMS binds to the ciphertext and logs in CloudTrail.
+func (k *s3Keys) kmsContext() map[string]string {
+	return map[string]string{"skyward:keys": k.b.cfg.Bucket + "/" + k.object}
+}
+
+func (k *s3Keys) newDataKey() error {
+	ctx, cancel := keyCtx()
+	defer cancel()
+	out, err := k.b.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId: aws.String(k.b.cfg.KMSKeyID), KeySpec: kmstypes.DataKeySpecAes256, EncryptionContext: k.kmsContext(),
+	})
+	if err != nil {
+		return err
+	}
+	k.dataKey, k.encryptedKey = out.Plaintext, out.CiphertextBlob
+	return nil
+}
+
+func (k *s3Keys) decryptDataKey(blob []byte) ([]byte, error) {
+	if k.dataKey != nil && string(blob) == string(k.encryptedKey) {
+		return k.dataKey, nil
+	}
+	ctx, cancel := keyCtx()
+	defer cancel()
+	out, err := k.b.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: k.kmsContext()})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Plaintext) != 32 {
+		return nil, fmt.Errorf("KMS returned a %d-byte data key, want 32", len(out.Plaintext))
+	}
+	if k.b.cfg.KMSKeyID != "" {
+		// Keep using this data key for the writes that follow.
+		k.dataKey, k.encryptedKey = out.Plaintext, blob
+	}
+	return out.Plaintext, nil
 }
