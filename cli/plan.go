@@ -93,6 +93,15 @@ func (m *Meta) open(command string, vars *varFlags, lockTimeout time.Duration, n
 		s.close()
 		return nil, err
 	}
+	if st != nil && len(st.Resources) > 0 {
+		// Refresh asks the agents over SSH with the pools' keys: a remote
+		// store that cannot give them (no SKYWARD_STATE_KEY) must stop the
+		// command here, not make every agent look down.
+		if _, err := m.keys().List(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	provs, err := m.buildProviders(providerConfigs(s.cfg, st))
 	if err != nil {
 		s.close()
