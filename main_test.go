@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/joshdk/go-junit"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/cli"
+	"github.com/skyward-sh/skyward/internal/mototest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/container"
 )
@@ -172,6 +178,10 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 	if !docker && os.Getenv("CI") != "" {
 		t.Fatal("Docker is not reachable, and CI is set: the Docker scripts must run in CI")
 	}
+	// One moto server for every script that needs S3; each script gets
+	// its own bucket name.
+	moto, motoOK := startMoto(t)
+	var bucketN int
 	return testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
@@ -191,6 +201,16 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 					env.Setenv(k, v)
 				}
 			}
+			if motoOK {
+				for _, kv := range mototest.Env {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+				bucketN++
+				env.Setenv("MOTO_ENDPOINT", moto.Endpoint)
+				env.Setenv("BUCKET", fmt.Sprintf("skyward-script-%d-%d", time.Now().UnixNano()%1e8, bucketN))
+				env.Setenv("SKYWARD_STATE_KEY", "a passphrase for the scripts only")
+			}
 			work := env.WorkDir
 			env.Defer(func() { sweep(work) })
 			return nil
@@ -201,27 +221,40 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				return docker, nil
 			case "openssh":
 				return dir != "testdata/script", nil
+			case "moto":
+				return motoOK, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"objects":      cmdObjects,
-			"rm-node":      cmdRmNode,
-			"stop-node":    cmdStopNode,
-			"node-inspect": cmdNodeInspect,
-			"wait-objects": cmdWaitObjects,
-			"wait-file":    cmdWaitFile,
-			"node-wait":    cmdNodeWait,
-			"kill-node":    cmdKillNode,
-			"node-exec":    cmdNodeExec,
-			"wait-state":   cmdWaitState,
+			"objects":       cmdObjects,
+			"rm-node":       cmdRmNode,
+			"stop-node":     cmdStopNode,
+			"node-inspect":  cmdNodeInspect,
+			"wait-objects":  cmdWaitObjects,
+			"wait-file":     cmdWaitFile,
+			"node-wait":     cmdNodeWait,
+			"kill-node":     cmdKillNode,
+			"mkbucket":      cmdMkbucket,
+			"s3-get":        cmdS3Get,
+			"wait-s3":       cmdWaitS3,
+			"lock-id":       cmdLockID,
+			"expand":        cmdExpand,
+			"junit":         cmdJUnit,
+			"junit-failure": cmdJUnitFailure,
+			"node-exec":     cmdNodeExec,
+			"wait-state":    cmdWaitState,
 		},
 	}
 }
 
-// lineageOf reads the lineage of the state in dir.
+// lineageOf reads the lineage of the state in dir: the local one, or the
+// one in moto's bucket when the directory was initialized with s3.
 func lineageOf(dir string) string {
 	b, err := os.ReadFile(filepath.Join(dir, ".skyward", "state.json"))
+	if err != nil {
+		b, err = remoteState(dir)
+	}
 	if err != nil {
 		return ""
 	}
@@ -421,4 +454,223 @@ func cmdWaitState(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("timed out waiting for %d nodes %s in the state", want, args[0])
+}
+
+// motoServer is the moto server of this test binary's scripts, if any.
+var motoServer *mototest.Server
+
+// startMoto starts moto for the scripts that need S3. Without python3 and
+// moto those scripts skip, except in CI, where the test fails.
+func startMoto(t *testing.T) (*mototest.Server, bool) {
+	if ok, why := mototest.Available(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s, and CI=true: the S3 scripts must run in CI (.ci/run installs moto)", why)
+		}
+		t.Logf("S3 scripts skip: %s", why)
+		return nil, false
+	}
+	s, err := mototest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	motoServer = s
+	return s, true
+}
+
+// remoteState reads the state object of a directory initialized with the
+// s3 backend, from moto.
+func remoteState(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ".skyward", "backend.json"))
+	if err != nil || motoServer == nil {
+		return nil, fmt.Errorf("no remote state")
+	}
+	var rec struct{ Type, Bucket, Key string }
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Type != "s3" {
+		return nil, fmt.Errorf("no remote state")
+	}
+	return s3Object(rec.Bucket, rec.Key)
+}
+
+func s3Object(bucket, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := motoServer.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// mkbucket [versioned]: create the script's bucket $BUCKET in moto.
+func cmdMkbucket(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(motoServer.CreateBucket(ts.Getenv("BUCKET"), len(args) == 1 && args[0] == "versioned"))
+}
+
+// s3-get KEY: print an object of $BUCKET to stdout; with !, it must not
+// exist.
+func cmdS3Get(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: s3-get KEY")
+	}
+	b, err := s3Object(ts.Getenv("BUCKET"), args[0])
+	if neg {
+		if err == nil {
+			ts.Fatalf("s3://%s/%s exists", ts.Getenv("BUCKET"), args[0])
+		}
+		return
+	}
+	ts.Check(err)
+	ts.Stdout().Write(b)
+}
+
+// wait-s3 KEY: wait (up to 60s) until an object of $BUCKET exists.
+func cmdWaitS3(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s3Object(ts.Getenv("BUCKET"), args[0]); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for s3://%s/%s", ts.Getenv("BUCKET"), args[0])
+}
+
+// lock-id KEY VAR: set VAR to the ID of the lock object KEY of $BUCKET.
+func cmdLockID(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: lock-id KEY VAR")
+	}
+	b, err := s3Object(ts.Getenv("BUCKET"), args[0])
+	ts.Check(err)
+	var info struct{ ID string }
+	ts.Check(json.Unmarshal(b, &info))
+	if info.ID == "" {
+		ts.Fatalf("lock %s has no ID: %s", args[0], b)
+	}
+	ts.Setenv(args[1], info.ID)
+}
+
+// expand FILE...: replace ${VAR} in files with the script's environment.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	for _, f := range args {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		out := os.Expand(string(b), func(k string) string {
+			if v := ts.Getenv(k); v != "" {
+				return v
+			}
+			return "${" + k + "}"
+		})
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(out), 0o644))
+	}
+}
+
+// junit FILE SUITES TESTS FAILURES ERRORS: FILE is a JUnit XML report that
+// a JUnit reader (github.com/joshdk/go-junit) reads with these counts, and
+// that has every attribute the JUnit (Ant) schema requires.
+func cmdJUnit(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 5 {
+		ts.Fatalf("usage: junit FILE SUITES TESTS FAILURES ERRORS")
+	}
+	path := ts.MkAbs(args[0])
+	suites, err := junit.IngestFile(path)
+	ts.Check(err)
+	var tests, failures, errs int
+	for _, s := range suites {
+		for _, t := range s.Tests {
+			tests++
+			switch t.Status {
+			case junit.StatusFailed:
+				failures++
+			case junit.StatusError:
+				errs++
+			}
+		}
+	}
+	got := fmt.Sprintf("%d %d %d %d", len(suites), tests, failures, errs)
+	if want := strings.Join(args[1:], " "); got != want {
+		ts.Fatalf("%s: suites, tests, failures, errors = %s, want %s", args[0], got, want)
+	}
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	ts.Check(checkJUnitSchema(b))
+}
+
+// checkJUnitSchema checks the structure and the required attributes of the
+// JUnit XSD (testsuite: name, tests, failures, errors, time, timestamp,
+// hostname; testcase: name, classname, time), and their types.
+func checkJUnitSchema(b []byte) error {
+	var doc struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Suites  []struct {
+			Attrs []xml.Attr `xml:",any,attr"`
+			Cases []struct {
+				Attrs   []xml.Attr `xml:",any,attr"`
+				Failure []struct {
+					Message *string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	attrs := func(as []xml.Attr) map[string]string {
+		m := map[string]string{}
+		for _, a := range as {
+			m[a.Name.Local] = a.Value
+		}
+		return m
+	}
+	decimal := regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+	integer := regexp.MustCompile(`^[0-9]+$`)
+	stamp := regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$`)
+	for i, s := range doc.Suites {
+		a := attrs(s.Attrs)
+		for k, re := range map[string]*regexp.Regexp{"tests": integer, "failures": integer, "errors": integer, "time": decimal, "timestamp": stamp} {
+			if !re.MatchString(a[k]) {
+				return fmt.Errorf("junit: testsuite %d: attribute %s = %q", i, k, a[k])
+			}
+		}
+		if a["name"] == "" || a["hostname"] == "" {
+			return fmt.Errorf("junit: testsuite %d lacks name or hostname", i)
+		}
+		for j, c := range s.Cases {
+			ca := attrs(c.Attrs)
+			if ca["name"] == "" || ca["classname"] == "" || !decimal.MatchString(ca["time"]) {
+				return fmt.Errorf("junit: testsuite %d testcase %d: name %q classname %q time %q", i, j, ca["name"], ca["classname"], ca["time"])
+			}
+			for _, f := range c.Failure {
+				if f.Message == nil {
+					return fmt.Errorf("junit: testsuite %d testcase %d: failure without message", i, j)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// junit-failure FILE CASE REGEXP: the test case CASE of a JUnit report
+// failed with a message that matches REGEXP.
+func cmdJUnitFailure(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: junit-failure FILE CASE REGEXP")
+	}
+	suites, err := junit.IngestFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	re := regexp.MustCompile(args[2])
+	for _, s := range suites {
+		for _, t := range s.Tests {
+			if t.Name != args[1] {
+				continue
+			}
+			if t.Status != junit.StatusFailed || !re.MatchString(t.Message) {
+				ts.Fatalf("test case %s: status %s, message %q; want a failure matching %s", t.Name, t.Status, t.Message, args[2])
+			}
+			return
+		}
+	}
+	ts.Fatalf("no test case %s in %s", args[1], args[0])
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/container"
+	"github.com/skyward-sh/skyward/state"
 )
 
 // Version is skyward's version, set at build time with -ldflags.
@@ -68,6 +69,9 @@ type Meta struct {
 	// out is Stdout as Run set it up: it stops writing, without failing
 	// the command, once its reader has gone.
 	out *guardedWriter
+	// The state backend, opened once by backend().
+	be    state.Backend
+	beErr error
 }
 
 // diagError is an error with a summary and a detail sentence, printed as
@@ -103,6 +107,9 @@ func commands() []command {
 		{name: "destroy", args: "[options]", synopsis: "Remove everything skyward created", run: runDestroy,
 			help: "Remove everything in the state, nodes before their pool."},
 		{name: "show", args: "[options] [PLANFILE]", synopsis: "Show the state or a saved plan", run: runShow},
+		{name: "test", args: "[options]", synopsis: "Run the *.skytest.hcl tests on the pools", run: runTest,
+			help: "Apply the pools the tests need once (or use applied ones), run every run block of the\n" +
+				"*.skytest.hcl files, report each pass or failure, and destroy what the tests created."},
 		{name: "run", args: "[options] TASK...", synopsis: "Run tasks on the applied pools", run: runRun,
 			help: "Run the named tasks, in the order given, on the applied pools. With -ephemeral,\n" +
 				"apply first and afterwards destroy what this run created."},
@@ -110,6 +117,7 @@ func commands() []command {
 		{name: "ssh", args: "[options] NODE [-- COMMAND...]", synopsis: "Open a shell or run a command on a node", run: runSSH,
 			help: "Open a shell on a node, or run COMMAND there. NODE is pool.dev.node[1] or dev/1."},
 		{name: "output", args: "[options] [NAME]", synopsis: "Show output values", run: runOutput},
+		{name: "force-unlock", args: "[options] LOCK_ID", synopsis: "Remove a remote state lock left by a dead process", run: runForceUnlock},
 		{name: "state", args: "list|show|rm [options] [ADDR...]", synopsis: "Inspect and edit the state (list, show, rm)", run: runState,
 			help: "  state list [ADDR...]   list the resources in the state\n" +
 				"  state show ADDR        show one resource\n" +
@@ -257,8 +265,11 @@ func RunRegistry(reg *providers.Registry, args []string, stdin io.Reader, stdout
 				n++
 				if n == 1 {
 					msg := "Interrupt received. Finishing the steps under way and saving the state; interrupt again to exit at once."
-					if name == "run" {
+					switch name {
+					case "run":
 						msg = "Interrupt received. Cancelling the executions on the nodes."
+					case "test":
+						msg = "Interrupt received. Stopping the tests; the pools they applied are destroyed."
 					}
 					fmt.Fprintln(stderr, "\n"+msg)
 					close(stop)

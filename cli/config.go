@@ -25,8 +25,14 @@ var exampleConfig []byte
 func runInit(m *Meta, args []string) error {
 	fs := newFlagSet("init")
 	fs.Bool("input", true, "Accepted for Terraform's CI scripts; init never asks for input.")
+	migrate := fs.Bool("migrate-state", false, "")
+	reconfigure := fs.Bool("reconfigure", false, "")
+	lockTimeout := fs.Duration("lock-timeout", 0, "")
 	if _, _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *migrate && *reconfigure {
+		return fmt.Errorf("init: -migrate-state and -reconfigure exclude each other")
 	}
 	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
 		return err
@@ -39,6 +45,9 @@ func runInit(m *Meta, args []string) error {
 	}
 	cfg, err := m.loadConfig(nil, nil)
 	if err != nil {
+		return err
+	}
+	if err := m.initBackend(cfg, *migrate, *reconfigure, *lockTimeout); err != nil {
 		return err
 	}
 	st, err := m.readState()
@@ -166,8 +175,9 @@ func runFmt(m *Meta, args []string) error {
 				}
 				return nil
 			}
-			// Variable files are formatted too, as terraform fmt does .tfvars.
-			if strings.HasSuffix(d.Name(), hclspec.FileSuffix) || strings.HasSuffix(d.Name(), ".skyvars") {
+			// Variable files are formatted too, as terraform fmt does .tfvars,
+			// and test files as it does .tftest.hcl.
+			if strings.HasSuffix(d.Name(), hclspec.FileSuffix) || strings.HasSuffix(d.Name(), ".skyvars") || strings.HasSuffix(d.Name(), hclspec.TestFileSuffix) {
 				files = append(files, path)
 			}
 			return nil

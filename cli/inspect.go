@@ -253,7 +253,7 @@ func runState(m *Meta, args []string) error {
 				return fmt.Errorf("no resource %s in the state; nothing was removed", addr)
 			}
 		}
-		if err := m.stateFile().Write(st); err != nil {
+		if err := m.writeState(st); err != nil {
 			return err
 		}
 		for _, a := range removed {

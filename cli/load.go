@@ -35,11 +35,6 @@ func (v *varFlags) register(fs *flag.FlagSet) {
 	fs.Var(&v.files, "var-file", "Read input variables from an HCL (or .json) `FILE`; repeatable, later ones win.")
 }
 
-func (m *Meta) stateFile() *state.File { return &state.File{Dir: filepath.Join(m.Dir, dataDir)} }
-func (m *Meta) keys() *state.Keys {
-	return &state.Keys{Dir: filepath.Join(m.Dir, dataDir, "keys")}
-}
-
 // loadConfig loads the configuration, printing diagnostics. The error is
 // errSilent when diagnostics were printed.
 func (m *Meta) loadConfig(v *varFlags, poolValues map[string]cty.Value) (*hclspec.Config, error) {
@@ -99,16 +94,25 @@ func (m *Meta) printDiags(files map[string]*hcl.File, diags hcl.Diagnostics) {
 	}
 }
 
-// readState reads the state; a missing state is returned as nil.
+// readState reads the state from the backend; a missing state is
+// returned as nil.
 func (m *Meta) readState() (*state.State, error) {
-	return m.stateFile().Read()
+	be, err := m.backend()
+	if err != nil {
+		return nil, err
+	}
+	return be.Read(m.Ctx)
 }
 
-// lock takes the state lock for a command. With enabled false (-lock=false)
-// it takes none and returns a nil lock, whose Unlock does nothing.
-func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (*state.Lock, error) {
+// lock takes the backend's state lock for a command. With enabled false
+// (-lock=false) it takes none and returns a lock whose Unlock does nothing.
+func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (state.Unlocker, error) {
 	if !enabled {
-		return nil, os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700)
+		return noLock{}, os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700)
+	}
+	be, err := m.backend()
+	if err != nil {
+		return nil, err
 	}
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
@@ -120,8 +124,14 @@ func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (*state
 	if err := os.MkdirAll(filepath.Join(m.Dir, dataDir), 0o700); err != nil {
 		return nil, err
 	}
-	return m.stateFile().Lock(m.Ctx, state.LockInfo{PID: os.Getpid(), Command: "skyward " + command, Who: who, Created: time.Now().UTC()}, timeout)
+	return be.Lock(m.Ctx, state.LockInfo{PID: os.Getpid(), Command: "skyward " + command, Who: who, Created: time.Now().UTC(),
+		Operation: command, Version: Version}, timeout)
 }
+
+// noLock is the lock of -lock=false.
+type noLock struct{}
+
+func (noLock) Unlock() error { return nil }
 
 // buildProviders builds a provider for every address in cfgs. Sensitive
 // arguments, which plans and state never keep, come from the provider

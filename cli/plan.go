@@ -85,7 +85,7 @@ func registerLockFlags(fs *flag.FlagSet, lock *bool, timeout *time.Duration) {
 type session struct {
 	m     *Meta
 	cfg   *hclspec.Config
-	lock  *state.Lock
+	lock  state.Unlocker
 	st    *state.State
 	provs map[string]providers.Provider
 }
@@ -118,6 +118,15 @@ func (m *Meta) open(command string, pf *planFlags, needConfig bool) (*session, e
 		s.close()
 		return nil, err
 	}
+	if st != nil && len(st.Resources) > 0 {
+		// Refresh asks the agents over SSH with the pools' keys: a remote
+		// store that cannot give them (no SKYWARD_STATE_KEY) must stop the
+		// command here, not make every agent look down.
+		if _, err := m.keys().List(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	provs, err := m.buildProviders(m.providerConfigs(s.cfg, st), s.cfg)
 	if err != nil {
 		s.close()
@@ -138,7 +147,7 @@ func (m *Meta) open(command string, pf *planFlags, needConfig bool) (*session, e
 	if st == nil {
 		// The lineage is fixed when the state is first created: now.
 		st = state.New(state.NewLineage())
-		if err := m.stateFile().Write(st); err != nil {
+		if err := m.writeState(st); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -467,7 +476,11 @@ func (m *Meta) applyRefresh(s *session, p *planner.Plan, v operationView, pf *pl
 	// without a note, so the refreshed state is always written.
 	prior := p.Prior
 	prior.Serial = s.st.Serial
-	if err := m.stateFile().Write(prior); err != nil {
+	be, err := m.backend()
+	if err != nil {
+		return err
+	}
+	if err := be.Write(prior); err != nil {
 		return err
 	}
 	v.ApplyDone("apply", 0, 0, 0)
@@ -535,10 +548,14 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 	if err != nil {
 		return err
 	}
+	be, err := m.backend()
+	if err != nil {
+		return err
+	}
 	ex := &executor.Executor{
 		CreateTimeout: createTimeout,
 		Providers:     s.provs,
-		State:         m.stateFile(),
+		State:         be,
 		Keys:          m.keys(),
 		AgentBinary:   bin,
 		ConfigDir:     m.Dir,

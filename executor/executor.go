@@ -18,7 +18,7 @@ import (
 	"github.com/skyward-sh/skyward/state"
 )
 
-// StateWriter persists a state; *state.File implements it.
+// StateWriter persists a state; every state.Backend implements it.
 type StateWriter interface {
 	Write(*state.State) error
 }
@@ -56,7 +56,7 @@ type Executor struct {
 	// must be present.
 	Providers map[string]providers.Provider
 	State     StateWriter
-	Keys      *state.Keys
+	Keys      state.KeyStore
 	// AgentBinary is the static skyward binary providers copy onto nodes.
 	AgentBinary string
 	// Parallelism bounds the steps running at once (default 10).

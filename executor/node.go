@@ -342,7 +342,7 @@ func (w *walk) poolSize(pool string) int {
 // CheckAgents asks the agent of every ready node in st whether it runs,
 // over SSH, a few nodes at a time, and returns the addresses of nodes whose
 // agent is down or that cannot be reached.
-func CheckAgents(ctx context.Context, st *state.State, keys *state.Keys) map[string]error {
+func CheckAgents(ctx context.Context, st *state.State, keys state.KeyStore) map[string]error {
 	out := map[string]error{}
 	type result struct {
 		addr string
@@ -371,7 +371,7 @@ func CheckAgents(ctx context.Context, st *state.State, keys *state.Keys) map[str
 	return out
 }
 
-func checkAgent(ctx context.Context, r *state.Resource, keys *state.Keys) error {
+func checkAgent(ctx context.Context, r *state.Resource, keys state.KeyStore) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cl, err := DialNode(cctx, keys, r)

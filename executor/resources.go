@@ -26,7 +26,7 @@ func hostKeyName(pool string, i int) string {
 }
 
 // PoolToken loads the pool's secret token, which its agents ask for.
-func PoolToken(keys *state.Keys, pool string) (string, error) {
+func PoolToken(keys state.KeyStore, pool string) (string, error) {
 	b, err := keys.Read(poolTokenName(pool))
 	if err != nil {
 		return "", fmt.Errorf("pool %q: read token: %w", pool, err)
@@ -35,7 +35,7 @@ func PoolToken(keys *state.Keys, pool string) (string, error) {
 }
 
 // PoolSigner loads the SSH key the controller uses for a pool's nodes.
-func PoolSigner(keys *state.Keys, pool string) (ssh.Signer, error) {
+func PoolSigner(keys state.KeyStore, pool string) (ssh.Signer, error) {
 	b, err := keys.Read(poolKeyName(pool))
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: read SSH key: %w", pool, err)
@@ -49,7 +49,7 @@ func PoolSigner(keys *state.Keys, pool string) (ssh.Signer, error) {
 
 // DialNode connects to a node recorded in state with its pool's key,
 // verifying its pinned host key; ctx bounds the connection attempt.
-func DialNode(ctx context.Context, keys *state.Keys, r *state.Resource) (*cluster.Client, error) {
+func DialNode(ctx context.Context, keys state.KeyStore, r *state.Resource) (*cluster.Client, error) {
 	signer, err := PoolSigner(keys, r.Pool)
 	if err != nil {
 		return nil, err

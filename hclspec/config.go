@@ -23,6 +23,8 @@ type Config struct {
 	Pools     map[string]*Pool
 	Tasks     map[string]*Task
 	Outputs   map[string]*Output
+	// Backend is the skyward block's backend; nil means local.
+	Backend *Backend
 	// Files holds every parsed file's source, by file name, for diagnostic
 	// printing.
 	Files map[string]*hcl.File

@@ -26,6 +26,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "image", LabelNames: []string{"name"}},
 		{Type: "pool", LabelNames: []string{"name"}},
 		{Type: "task", LabelNames: []string{"name"}},
+		{Type: "skyward"},
 	},
 }
 
@@ -133,7 +134,7 @@ type loader struct {
 // blocks holds the root blocks of all files by type, in file and source
 // order.
 type blocks struct {
-	variables, locals, outputs, providers, images, pools, tasks []*hcl.Block
+	variables, locals, outputs, providers, images, pools, tasks, skyward []*hcl.Block
 }
 
 // parsedFile is one configuration file as parsed, kept in Config so that
@@ -208,6 +209,8 @@ func decode(dir string, files []parsedFile, opts LoadOptions) (*Config, hcl.Diag
 				bs.pools = append(bs.pools, b)
 			case "task":
 				bs.tasks = append(bs.tasks, b)
+			case "skyward":
+				bs.skyward = append(bs.skyward, b)
 			}
 		}
 	}
@@ -220,6 +223,9 @@ func decode(dir string, files []parsedFile, opts LoadOptions) (*Config, hcl.Diag
 	bs.tasks, diags = declare(diags, "task", bs.tasks, map[string]*hcl.Block{})
 	bs.outputs, diags = declare(diags, "output", bs.outputs, map[string]*hcl.Block{})
 
+	var bDiags hcl.Diagnostics
+	l.cfg.Backend, bDiags = decodeSkyward(bs.skyward)
+	diags = append(diags, bDiags...)
 	diags = append(diags, l.decodeVariables(bs.variables)...)
 	diags = append(diags, l.decodeLocals(bs.locals)...)
 	diags = append(diags, l.decodeProviders(bs.providers)...)

@@ -461,3 +461,22 @@ func TestIsLocalPip(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadBackend(t *testing.T) {
+	be, diags := LoadBackend("testdata/valid")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// testdata/valid has one backend, in backend_s3.sky.hcl.
+	want := &Backend{Type: "s3", Bucket: "skyward-state", Key: "ci/dev.json", Region: "eu-west-1", Endpoint: "http://127.0.0.1:5000"}
+	if be == nil {
+		t.Fatal("no backend")
+	}
+	be.DeclRange = hcl.Range{}
+	if diff := cmp.Diff(want, be); diff != "" {
+		t.Errorf("backend (-want +got):\n%s", diff)
+	}
+	if be, diags := LoadBackend(t.TempDir()); be != nil || diags.HasErrors() {
+		t.Errorf("LoadBackend of an empty directory = %v, %v", be, diags)
+	}
+}

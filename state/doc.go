@@ -5,6 +5,12 @@
 // state.lock.info file naming the holder), and the secrets store
 // (.skyward/keys/).
 //
+// Backend is the seam the commands use: Local is the .skyward directory
+// above, S3 keeps the state, a lock object and the keys (encrypted with
+// AES-256-GCM under a key derived from SKYWARD_STATE_KEY with Argon2id) in a
+// bucket, with conditional writes so that a writer that did not see the
+// latest state is refused.
+//
 // Every write is atomic: a temp file in the same directory is written,
 // fsynced and renamed over the target, and the directory is fsynced, so a
 // crash leaves either the old or the new content, never a mix. State files,

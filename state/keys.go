@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -113,4 +114,34 @@ func (k *Keys) pruneParents(p string) {
 			return
 		}
 	}
+}
+
+// List returns the names of every secret under Dir, sorted; none when Dir
+// does not exist.
+func (k *Keys) List() ([]string, error) {
+	if k.Dir == "" {
+		return nil, errors.New("state: Keys.Dir is empty")
+	}
+	var names []string
+	err := filepath.WalkDir(k.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == k.Dir {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+			rel, err := filepath.Rel(k.Dir, p)
+			if err != nil {
+				return err
+			}
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	sort.Strings(names)
+	return names, nil
 }

@@ -30,6 +30,19 @@ type LockInfo struct {
 	Who string `json:"who"`
 	// Created is when the lock was taken.
 	Created time.Time `json:"created"`
+
+	// The fields below are those of Terraform's lock info; the S3 backend
+	// fills them in (ID when it takes the lock) and prints them as
+	// Terraform's "Lock Info" block when a second writer is refused.
+
+	// ID identifies one taking of the lock, for force-unlock.
+	ID string `json:"id,omitempty"`
+	// Operation is the command's operation: "apply", "plan", "destroy".
+	Operation string `json:"operation,omitempty"`
+	// Path is where the locked state is ("bucket/key").
+	Path string `json:"path,omitempty"`
+	// Version is the holder's skyward version.
+	Version string `json:"version,omitempty"`
 }
 
 // NewLockInfo returns the LockInfo of this process for command: its pid,
@@ -68,7 +81,14 @@ type LockedError struct {
 
 // Error reads like: state is locked: .skyward/state.lock is held by pid 1234
 // ("skyward apply", root@host) since 2026-11-28T17:02:03Z.
+//
+// A lock with an ID (the S3 backend's) reads as Terraform's message, with
+// the "Lock Info" block (ID, Path, Operation, Who, Version, Created, Info)
+// and how to remove a lock left by a dead process.
 func (e *LockedError) Error() string {
+	if e.Holder != nil && e.Holder.ID != "" {
+		return e.lockInfoBlock()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "state is locked: %s is held by ", e.Path)
 	if h := e.Holder; h == nil {
@@ -207,4 +227,38 @@ func (l *Lock) Unlock() error {
 		return fmt.Errorf("unlock state: %w", err)
 	}
 	return nil
+}
+
+// lockInfoBlock is Terraform's "Error acquiring the state lock" message.
+func (e *LockedError) lockInfoBlock() string {
+	h := e.Holder
+	var b strings.Builder
+	b.WriteString("Error acquiring the state lock: ")
+	if e.Waited > 0 {
+		fmt.Fprintf(&b, "%s is held by another process (gave up after waiting %s)\n", e.Path, e.Waited.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(&b, "%s is held by another process\n", e.Path)
+	}
+	b.WriteString("Lock Info:\n")
+	row := func(k, v string) { fmt.Fprintf(&b, "  %-10s %s\n", k+":", v) }
+	row("ID", h.ID)
+	row("Path", h.Path)
+	row("Operation", h.Operation)
+	row("Who", h.Who)
+	row("Version", h.Version)
+	if h.Created.IsZero() {
+		row("Created", "")
+	} else {
+		row("Created", h.Created.UTC().Format("2006-01-02 15:04:05.999999999 -0700 MST"))
+	}
+	info := h.Command
+	if h.PID != 0 {
+		info = fmt.Sprintf("%s (pid %d)", h.Command, h.PID)
+	}
+	row("Info", info)
+	b.WriteString("\nSkyward acquires a state lock to protect the state from being written by\n")
+	b.WriteString("multiple users at the same time. Wait for the holder to finish, or run with\n")
+	b.WriteString("-lock-timeout=DURATION to wait for it. If the holder is dead, remove its lock\n")
+	fmt.Fprintf(&b, "with: skyward force-unlock %s", h.ID)
+	return b.String()
 }

@@ -1,0 +1,10 @@
+skyward {
+  backend "local" {}
+}
+
+skyward {
+  backend "s3" { # ERROR: Duplicate backend configuration
+    bucket = "b"
+    key    = "k"
+  }
+}

@@ -1,0 +1,4 @@
+skyward {
+  backend "gcs" { # ERROR: Unsupported backend type
+  }
+}
