@@ -111,6 +111,23 @@ func BenchmarkApply3Nodes(b *testing.B) {
   setup = ["echo ready > /tmp/ready"]`), nil)
 }
 
+// BenchmarkApply3NodesOpenSSH is BenchmarkApply3Nodes with every node on
+// the image's own OpenSSH as user ubuntu (ssh = "openssh"), as on a cloud
+// VM: host keys made on the node and pinned at first contact, the agent
+// uploaded over SFTP, every step through sudo. Same floor; target: x-floor
+// <= 2.5.
+func BenchmarkApply3NodesOpenSSH(b *testing.B) {
+	image := benchEnv(b)
+	cfg := benchConfig(image, "bench", 3, `env = { GREETING = "hi" }
+  setup = ["echo ready > /tmp/ready"]`)
+	cfg = strings.Replace(cfg, "provider \"container\" {\n", "provider \"container\" {\n  ssh  = \"openssh\"\n  user = \"ubuntu\"\n", 1)
+	benchApply(b, image, cfg, func(out string) {
+		if !strings.Contains(out, "at first contact") {
+			b.Fatalf("the nodes were not on OpenSSH:\n%s", out)
+		}
+	})
+}
+
 // BenchmarkApply3NodesPrebaked applies a 3-node pool whose recipe (apt)
 // was baked by an earlier pool, so no node runs apt; same floor and target
 // as BenchmarkApply3Nodes.

@@ -243,6 +243,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"junit":         cmdJUnit,
 			"junit-failure": cmdJUnitFailure,
 			"node-exec":     cmdNodeExec,
+			"baked-clean":   cmdBakedClean,
 			"wait-state":    cmdWaitState,
 		},
 	}
@@ -673,4 +674,32 @@ func cmdJUnitFailure(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no test case %s in %s", args[1], args[0])
+}
+
+// baked-clean POOL: every image baked by the lineage in $WORK, run as a
+// container, holds no secret: no SSH host key or authorized key, no agent
+// config or env file, and neither POOL's token nor its env values
+// anywhere under /opt, /etc, /root or /home.
+func cmdBakedClean(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: baked-clean POOL")
+	}
+	ids, err := dockerIDs("image", lineageOf(ts.Getenv("WORK")), "")
+	ts.Check(err)
+	if len(ids) == 0 {
+		ts.Fatalf("no baked image of this lineage")
+	}
+	token, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), ".skyward", "keys", args[0], "token"))
+	ts.Check(err)
+	script := `find / -xdev \( -name 'ssh_host_*' -o -name authorized_keys -o -name agent.json -o -name env.json -o -name agent.log \) -print 2>/dev/null; ` +
+		`grep -rlF -e "$1" -e env-value-not-for-images /opt /etc /root /home 2>/dev/null; true`
+	for _, id := range ids {
+		out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/bin/sh", id, "-c", script, "sh", strings.TrimSpace(string(token))).CombinedOutput()
+		if err != nil {
+			ts.Fatalf("docker run %s: %v\n%s", id, err, out)
+		}
+		if found := strings.TrimSpace(string(out)); found != "" {
+			ts.Fatalf("baked image %s holds secrets:\n%s", id, found)
+		}
+	}
 }
