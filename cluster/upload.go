@@ -29,7 +29,10 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 	if err := ctx.Err(); err != nil {
 		return fail("start", err)
 	}
-	sc, err := sftp.NewClient(c.conn)
+	// Concurrent writes overlap the round trips of a large file (the
+	// agent binary); the temporary file and the rename keep a cut upload
+	// from being seen.
+	sc, err := sftp.NewClient(c.conn, sftp.UseConcurrentWrites(true))
 	if err != nil {
 		return fail("start sftp", err)
 	}

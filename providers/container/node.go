@@ -83,12 +83,15 @@ cp /opt/skyward/authorized_keys "$home/.ssh/authorized_keys"
 chown -R "$user" "$home/.ssh"
 chmod 0700 "$home/.ssh"
 chmod 0600 "$home/.ssh/authorized_keys"
-ssh-keygen -A >/dev/null
+# One ed25519 host key, made on the node, unless the image has one: the
+# cheapest to make, and the one the controller asks for.
+key=/etc/ssh/ssh_host_ed25519_key
+[ -e "$key" ] || ssh-keygen -q -t ed25519 -N '' -f "$key"
 mkdir -p /run/sshd
 if [ "$ttl" -gt 0 ]; then
   (sleep "$ttl"; kill -TERM 1) </dev/null >/dev/null 2>&1 &
 fi
-exec /usr/sbin/sshd -D -e
+exec /usr/sbin/sshd -D -e -h "$key"
 `
 
 // openSSHEntrypoint runs openSSHInit for user with a ttl.
@@ -239,7 +242,7 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 500*time.Millisecond)
+		delay = min(2*delay, 100*time.Millisecond)
 	}
 }
 
