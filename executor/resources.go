@@ -102,7 +102,7 @@ func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.
 	attrs["ssh_public_key"] = pub
 	err = w.save(func(st *state.State) {
 		st.Set(&state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Provider: c.Provider,
-			ID: obj.ID, Attributes: attrs, Status: state.StatusReady})
+			ID: obj.ID, Attributes: attrs, Sensitive: c.Sensitive, Status: state.StatusReady})
 	})
 	return obj.ID, err
 }
@@ -115,6 +115,7 @@ func (w *walk) updatePool(_ context.Context, c *planner.Change) (string, error) 
 	for k, v := range c.After {
 		cur.Attributes[k] = v
 	}
+	cur.Sensitive = c.Sensitive
 	return cur.ID, w.save(func(st *state.State) { st.Set(cur) })
 }
 
@@ -204,7 +205,7 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 		attrs["started_from"] = baked
 	}
 	rec := &state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Index: c.Index, Provider: c.Provider,
-		ID: obj.ID, Attributes: attrs, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
+		ID: obj.ID, Attributes: attrs, Sensitive: c.Sensitive, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
 	// Record the object before waiting for it, so that a crash from here
 	// on leaves it in state.
 	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
@@ -271,6 +272,7 @@ func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.
 		}
 	}
 	cur.Attributes = attrs
+	cur.Sensitive = c.Sensitive
 	cur.ID = nobj.ID
 	if err := w.bringUp(ctx, p, c, cur, false); err != nil {
 		return cur.ID, err

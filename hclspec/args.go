@@ -26,8 +26,45 @@ func (l *loader) arg(attr *hcl.Attribute, ty cty.Type, needKnown bool) (cty.Valu
 	if !ok {
 		return val, false, diags
 	}
-	val, _ = val.UnmarkDeep()
+	val, pvm := val.UnmarkDeepWithPaths()
+	for _, pv := range pvm {
+		if _, ok := pv.Marks[sensitive]; ok {
+			l.sensitive = append(l.sensitive, append(cty.GetAttrPath(attr.Name), pv.Path...))
+		}
+	}
 	return l.convertArg(attr, val, ty, needKnown, diags)
+}
+
+// takeSensitive returns the paths of the sensitive values that arg has
+// seen since the last call, as attribute paths of the block being decoded
+// (["env", "TOKEN"], ["setup", "0"]), and forgets them.
+func (l *loader) takeSensitive() [][]string {
+	var out [][]string
+	for _, p := range l.sensitive {
+		out = append(out, pathStrings(p))
+	}
+	l.sensitive = nil
+	return out
+}
+
+// pathStrings writes a cty path as strings: attribute names and map keys as
+// they are, list indexes in decimal.
+func pathStrings(p cty.Path) []string {
+	out := make([]string, 0, len(p))
+	for _, step := range p {
+		switch s := step.(type) {
+		case cty.GetAttrStep:
+			out = append(out, s.Name)
+		case cty.IndexStep:
+			switch {
+			case s.Key.Type() == cty.String:
+				out = append(out, s.Key.AsString())
+			case s.Key.Type() == cty.Number:
+				out = append(out, s.Key.AsBigFloat().Text('f', -1))
+			}
+		}
+	}
+	return out
 }
 
 func (l *loader) convertArg(attr *hcl.Attribute, val cty.Value, ty cty.Type, needKnown bool, diags hcl.Diagnostics) (cty.Value, bool, hcl.Diagnostics) {

@@ -24,6 +24,8 @@ var imageSchema = &hcl.BodySchema{
 func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
 	img := &Image{Name: b.Labels[0], DeclRange: b.DefRange}
 	content, diags := b.Body.Content(imageSchema)
+	l.sensitive = nil
+	defer func() { img.Sensitive = l.takeSensitive() }()
 
 	img.Apt, _ = l.stringListArg(content, "apt", &diags)
 	img.Setup, _ = l.stringListArg(content, "setup", &diags)

@@ -125,6 +125,10 @@ type loader struct {
 	// problem has been reported once already.
 	failed map[string]bool
 
+	// sensitive collects the paths of sensitive values that arg has
+	// decoded since takeSensitive was last called.
+	sensitive []cty.Path
+
 	// badNodes holds the pools whose node count is not known, so that task
 	// targets are not checked against it.
 	badNodes map[string]bool

@@ -461,3 +461,55 @@ func TestIsLocalPip(t *testing.T) {
 		}
 	}
 }
+
+func TestSensitiveArguments(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": `
+variable "token" {
+  type      = string
+  sensitive = true
+}
+variable "all" {
+  type      = map(string)
+  sensitive = true
+  default   = { A = "1" }
+}
+variable "cpus" {
+  type      = number
+  sensitive = true
+  default   = 2
+}
+image "a" {
+  env   = { TOKEN = var.token, PLAIN = "x" }
+  setup = ["echo hi", "login ${var.token}"]
+  apt   = ["jq"]
+}
+image "b" {
+  env = var.all
+}
+pool "p" {
+  image = image.a
+  vcpus = var.cpus
+}
+`})
+	cfg, diags := Load(dir, LoadOptions{Vars: []string{"token=s3cret"}})
+	failOnDiags(t, cfg, diags)
+	tests := map[string]struct {
+		got, want [][]string
+	}{
+		"map key and list index": {cfg.Images["a"].Sensitive, [][]string{{"env", "TOKEN"}, {"setup", "1"}}},
+		"whole value":            {cfg.Images["b"].Sensitive, [][]string{{"env"}}},
+		"pool argument":          {cfg.Pools["p"].Sensitive, [][]string{{"vcpus"}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			sortPaths := cmpopts.SortSlices(func(a, b []string) bool { return strings.Join(a, ".") < strings.Join(b, ".") })
+			if diff := cmp.Diff(tc.want, tc.got, sortPaths); diff != "" {
+				t.Errorf("sensitive paths (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The decoded values themselves are plain, for the bootstrap to use.
+	if got := cfg.Images["a"].Env["TOKEN"]; got != "s3cret" {
+		t.Errorf("env TOKEN = %q", got)
+	}
+}

@@ -40,6 +40,8 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		DeclRange:   b.DefRange,
 	}
 	content, diags := b.Body.Content(poolSchema)
+	l.sensitive = nil
+	defer func() { p.Sensitive = l.takeSensitive() }()
 	nodesOK = true
 
 	if attr, ok := content.Attributes["provider"]; ok {

@@ -72,7 +72,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 	for _, addr := range addrs {
 		d := want[addr]
 		cur := prior.Get(addr)
-		c := &Change{Address: addr, Type: d.typ, Pool: d.pool, Provider: d.provider, After: d.attrs}
+		c := &Change{Address: addr, Type: d.typ, Pool: d.pool, Provider: d.provider, After: d.attrs, Sensitive: d.sensitive}
 		if d.index >= 0 {
 			i := d.index
 			c.Index = &i
@@ -82,6 +82,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			c.Action = Create
 		default:
 			c.Before = cur.Attributes
+			c.BeforeSensitive = unionPaths(cur.Sensitive, d.sensitive)
 			c.PriorID = cur.ID
 			inPlace := map[string]bool{}
 			if f, ok := reg.Lookup(providerType(cfg, d.provider)); ok {
@@ -123,7 +124,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			continue
 		}
 		c := &Change{Address: r.Address, Type: r.Type, Pool: r.Pool, Index: r.Index, Provider: r.Provider,
-			Action: Delete, Before: r.Attributes, PriorID: r.ID}
+			Action: Delete, Before: r.Attributes, BeforeSensitive: r.Sensitive, PriorID: r.ID}
 		if !opts.Destroy {
 			if _, ok := cfg.Pools[r.Pool]; !ok {
 				c.Reason = "is not in the configuration"

@@ -43,6 +43,8 @@ type desired struct {
 	index    int
 	provider string
 	attrs    map[string]any
+	// sensitive lists the paths of attrs that hold sensitive values.
+	sensitive [][]string
 }
 
 // providerStrings converts a decoded provider block into strings, leaving
@@ -176,7 +178,8 @@ func desiredResources(cfg *hclspec.Config) (map[string]*desired, error) {
 			a := normalize(nodeAttrs)
 			a["index"] = float64(i)
 			naddr := providers.NodeAddress(p.Name, i)
-			out[naddr] = &desired{addr: naddr, typ: string(providers.KindNode), pool: p.Name, index: i, provider: p.Provider, attrs: a}
+			out[naddr] = &desired{addr: naddr, typ: string(providers.KindNode), pool: p.Name, index: i, provider: p.Provider, attrs: a,
+				sensitive: nodeSensitive(p, img)}
 		}
 	}
 	return out, nil

@@ -56,6 +56,12 @@ type Change struct {
 	// never holds provider facts: those are known after apply.
 	Before map[string]any `json:"before,omitempty"`
 	After  map[string]any `json:"after,omitempty"`
+	// Sensitive lists the paths of After whose values derive from a
+	// sensitive variable, BeforeSensitive those of Before (as recorded in
+	// state, and what the configuration marks now). Human and JSON output
+	// show them masked; the values are kept for the executor.
+	Sensitive       [][]string `json:"sensitive,omitempty"`
+	BeforeSensitive [][]string `json:"before_sensitive,omitempty"`
 	// ReplacePaths names the attributes whose change forces replacement.
 	ReplacePaths []string `json:"replace_paths,omitempty"`
 	// Reason explains an action not visible in the attributes
