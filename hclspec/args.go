@@ -218,8 +218,19 @@ func (l *loader) numberArg(content *hcl.BodyContent, name string, min float64, d
 	return f, true
 }
 
-// intArg decodes a known whole number that must be at least min.
-func (l *loader) intArg(content *hcl.BodyContent, name string, min int, diags *hcl.Diagnostics) (int, bool) {
+// Limits on what a configuration may ask for, checked at validate so that a
+// typo (nodes = 1e9) is an error rather than an attempt.
+const (
+	// MaxNodes is the most nodes a pool may have.
+	MaxNodes = 1000
+	// MaxTaskItems is the most items a task's for_each or count may have:
+	// its executions in one run.
+	MaxTaskItems = 10000
+)
+
+// intArg decodes a known whole number that must be at least min and, when
+// max > 0, at most max.
+func (l *loader) intArg(content *hcl.BodyContent, name string, min, max int, diags *hcl.Diagnostics) (int, bool) {
 	attr, ok := content.Attributes[name]
 	if !ok {
 		return 0, false
@@ -229,19 +240,28 @@ func (l *loader) intArg(content *hcl.BodyContent, name string, min int, diags *h
 	if !ok || v.IsNull() {
 		return 0, false
 	}
-	return l.checkInt(attr, v, min, diags)
+	return l.checkInt(attr, v, min, max, diags)
 }
 
-func (l *loader) checkInt(attr *hcl.Attribute, v cty.Value, min int, diags *hcl.Diagnostics) (int, bool) {
-	n, isInt := wholeNumber(v)
-	if !isInt {
+func (l *loader) checkInt(attr *hcl.Attribute, v cty.Value, min, max int, diags *hcl.Diagnostics) (int, bool) {
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
 		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be a whole number; got %s.", attr.Name, formatNumber(v)))
 		return 0, false
 	}
-	if n < min {
-		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at least %d; got %d.", attr.Name, min, n))
+	if bf.Cmp(big.NewFloat(float64(min))) < 0 {
+		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at least %d; got %s.", attr.Name, min, formatNumber(v)))
 		return 0, false
 	}
+	limit := max
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	if bf.Cmp(big.NewFloat(float64(limit))) > 0 {
+		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at most %d; got %s.", attr.Name, limit, formatNumber(v)))
+		return 0, false
+	}
+	n, _ := wholeNumber(v)
 	return n, true
 }
 
@@ -259,7 +279,11 @@ func wholeNumber(v cty.Value) (int, bool) {
 }
 
 func formatNumber(v cty.Value) string {
-	return v.AsBigFloat().Text('g', -1)
+	bf := v.AsBigFloat()
+	if bf.IsInt() && bf.MantExp(nil) <= 64 {
+		return bf.Text('f', 0)
+	}
+	return bf.Text('g', -1)
 }
 
 // boolArg decodes a known bool.

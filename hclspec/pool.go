@@ -69,7 +69,7 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 	}
 
 	if _, ok := content.Attributes["nodes"]; ok {
-		p.Nodes, nodesOK = l.intArg(content, "nodes", 1, &diags)
+		p.Nodes, nodesOK = l.intArg(content, "nodes", 1, MaxNodes, &diags)
 	}
 	p.VCPUs, _ = l.numberArg(content, "vcpus", 0, &diags)
 	p.MemoryGB, _ = l.numberArg(content, "memory_gb", 0, &diags)
@@ -85,7 +85,7 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		}
 	}
 	p.TTL, _ = l.durationArg(content, "ttl", &diags)
-	if n, ok := l.intArg(content, "concurrency", 1, &diags); ok {
+	if n, ok := l.intArg(content, "concurrency", 1, 0, &diags); ok {
 		p.Concurrency = n
 	}
 	return p, nodesOK, diags

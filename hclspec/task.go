@@ -166,6 +166,8 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	if hasForEach && !hasCount && !broadcast {
 		if v, ok, d := l.arg(forEachAttr, cty.DynamicPseudoType, false); t.record(v, ok, d, &diags) {
 			switch ty := v.Type(); {
+			case (ty.IsCollectionType() || ty.IsTupleType() || ty.IsObjectType()) && v.LengthInt() > MaxTaskItems:
+				diags = append(diags, l.invalidValue(forEachAttr, "The for_each of a task may have at most %d items; got %d.", MaxTaskItems, v.LengthInt()))
 			case ty.IsListType(), ty.IsTupleType(), ty.IsSetType():
 				i := 0
 				for _, e := range elements(v) {
@@ -187,7 +189,7 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	if hasCount && !hasForEach && !broadcast {
 		if v, ok, d := l.arg(countAttr, cty.Number, false); t.record(v, ok, d, &diags) {
-			if n, ok := l.checkInt(countAttr, v, 0, &diags); ok {
+			if n, ok := l.checkInt(countAttr, v, 0, MaxTaskItems, &diags); ok {
 				t.ForEach = make([]EachItem, n)
 				for i := range n {
 					t.ForEach[i] = EachItem{Key: cty.NumberIntVal(int64(i)), Value: cty.NumberIntVal(int64(i))}
@@ -205,7 +207,7 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 		}
 	}
 	t.Timeout, _ = l.durationArg(content, "timeout", &diags)
-	t.Retries, _ = l.intArg(content, "retries", 0, &diags)
+	t.Retries, _ = l.intArg(content, "retries", 0, 0, &diags)
 	if ff, ok := l.boolArg(content, "fail_fast", &diags); ok {
 		t.FailFast = ff
 	}
