@@ -333,6 +333,57 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// evalContextFor returns the context in which an expression with these
+// references is evaluated: as evalContext, but holding only the values the
+// references name, so that evaluating every local costs time in
+// proportion to the references, not to the number of locals.
+func (l *loader) evalContextFor(traversals []hcl.Traversal) *hcl.EvalContext {
+	vars := map[string]cty.Value{}
+	locals := map[string]cty.Value{}
+	pools := map[string]cty.Value{}
+	for _, tr := range traversals {
+		if len(tr) < 2 {
+			continue
+		}
+		a, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		switch tr.RootName() {
+		case "var":
+			if _, declared := l.varDecls[a.Name]; !declared {
+				continue
+			}
+			if v, ok := l.vars[a.Name]; ok {
+				vars[a.Name] = v
+			} else {
+				vars[a.Name] = cty.DynamicVal
+			}
+		case "local":
+			if v, ok := l.locals[a.Name]; ok {
+				locals[a.Name] = v
+			}
+		case "pool":
+			if _, declared := l.poolDecls[a.Name]; !declared {
+				continue
+			}
+			if v, ok := l.opts.PoolValues[a.Name]; ok {
+				pools[a.Name] = v
+			} else {
+				pools[a.Name] = cty.DynamicVal
+			}
+		}
+	}
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":   cty.ObjectVal(vars),
+			"local": cty.ObjectVal(locals),
+			"pool":  cty.ObjectVal(pools),
+		},
+		Functions: l.funcs,
+	}
+}
+
 // evalContext returns the context in which expressions are evaluated: the
 // variables and locals known so far, declared pools and the functions.
 func (l *loader) evalContext() *hcl.EvalContext {
@@ -467,11 +518,12 @@ func undeclaredPool(name string, rng hcl.Range) *hcl.Diagnostic {
 // unusable: diagnostics were reported, or expr depends on a value that
 // already failed. The value keeps its marks and may be null or unknown.
 func (l *loader) eval(expr hcl.Expression, scope refScope) (val cty.Value, ok bool, diags hcl.Diagnostics) {
-	diags, failed := l.checkRefs(expr.Variables(), scope)
+	refs := expr.Variables()
+	diags, failed := l.checkRefs(refs, scope)
 	if diags.HasErrors() || failed {
 		return cty.DynamicVal, false, diags
 	}
-	val, valDiags := expr.Value(l.evalContext())
+	val, valDiags := expr.Value(l.evalContextFor(refs))
 	diags = append(diags, valDiags...)
 	if valDiags.HasErrors() {
 		return cty.DynamicVal, false, diags

@@ -1,6 +1,7 @@
 package hclspec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -511,5 +512,28 @@ pool "p" {
 	// The decoded values themselves are plain, for the bootstrap to use.
 	if got := cfg.Images["a"].Env["TOKEN"]; got != "s3cret" {
 		t.Errorf("env TOKEN = %q", got)
+	}
+}
+
+// TestManyLocals: evaluating locals costs time in proportion to their
+// number, not its square (20,000 took a minute when every expression saw
+// a fresh object of all locals).
+func TestManyLocals(t *testing.T) {
+	const n = 20000
+	var b strings.Builder
+	b.WriteString("locals {\n  l0 = 1\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "  l%d = local.l%d + 1\n", i, i-1)
+	}
+	b.WriteString("}\n")
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": b.String()})
+	start := time.Now()
+	cfg, diags := Load(dir, LoadOptions{})
+	failOnDiags(t, cfg, diags)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("%d locals took %s", n, took)
+	}
+	if got := cfg.Locals[fmt.Sprintf("l%d", n-1)]; !got.RawEquals(cty.NumberIntVal(n)) {
+		t.Errorf("last local = %#v", got)
 	}
 }
