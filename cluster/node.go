@@ -127,7 +127,7 @@ type Recipe struct {
 	Pip      []string
 	Setup    []string
 	Includes []string // relative to Dir, or absolute
-	Excludes []string // path.Match patterns on base names
+	Excludes []string // .gitignore patterns relative to each include (hclspec.Excludes)
 	Dir      string
 }
 
@@ -249,7 +249,7 @@ type tree struct {
 	src      string // resolved: a symlink given as the root is followed
 	prefix   string
 	name     string
-	excludes []string
+	excludes *hclspec.Excludes // nil: none
 }
 
 // files checks every local path of the recipe and resolves it: includes
@@ -264,8 +264,12 @@ func (r Recipe) files() (*bootstrapFiles, error) {
 	}
 	var f bootstrapFiles
 	seen := map[string]string{}
-	add := func(what, item, prefix string, excludes []string) error {
+	add := func(what, item, prefix string, patterns []string) error {
 		local := abs(item)
+		excludes, err := hclspec.NewExcludes(patterns)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", what, item, err)
+		}
 		src, err := filepath.EvalSymlinks(local)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", what, item, err)
@@ -335,13 +339,11 @@ func addTree(tw *tar.Writer, t tree) error {
 		if err != nil {
 			return err
 		}
-		for _, pat := range t.excludes {
-			if ok, _ := path.Match(pat, d.Name()); ok && p != t.src {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
+		if below, err := filepath.Rel(t.src, p); err == nil && t.excludes.Match(filepath.ToSlash(below), d.IsDir()) {
+			if d.IsDir() {
+				return filepath.SkipDir
 			}
+			return nil
 		}
 		info, err := os.Lstat(p)
 		if err != nil {

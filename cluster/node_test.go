@@ -217,6 +217,15 @@ func TestWriteBootstrapTar(t *testing.T) {
 			recipe:     recipe(proj, nil),
 			wantRecipe: wantRecipe(false),
 		},
+		"excludes are .gitignore patterns relative to the include": {
+			recipe: func() Recipe {
+				r := recipe(proj, []string{"src"})
+				r.Pip, r.Excludes = nil, append([]string{"sub/b.txt", "/link"}, defaultExcludes...)
+				return r
+			}(),
+			wantRecipe:  agent.Recipe{Env: map[string]string{"MY_VAR": "it works"}, Apt: []string{"bc"}, Pip: []string{}, Setup: []string{"echo ready > /tmp/ready"}, Includes: true},
+			wantEntries: []tarEntry{dirEntry("includes/src"), fileEntry("includes/src/a.py", 0o755, "print('a')\n"), dirEntry("includes/src/sub")},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -266,6 +275,10 @@ func TestRecipeFilesErrors(t *testing.T) {
 		"local pip items with one name": {
 			recipe:  Recipe{Pip: []string{"./pkgdir", "./other/pkgdir"}, Dir: proj},
 			wantErr: `pip ./pkgdir and ./other/pkgdir have the same name "pkgdir"`,
+		},
+		"malformed exclude": {
+			recipe:  Recipe{Includes: []string{"src"}, Excludes: []string{"["}, Dir: proj},
+			wantErr: `includes src: the exclude pattern "[" is malformed`,
 		},
 	}
 	for name, tc := range tests {

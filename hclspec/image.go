@@ -30,7 +30,20 @@ func (l *loader) decodeImage(b *hcl.Block) (*Image, hcl.Diagnostics) {
 	img.Apt, _ = l.stringListArg(content, "apt", &diags)
 	img.Setup, _ = l.stringListArg(content, "setup", &diags)
 	img.Env, _ = l.stringMapArg(content, "env", &diags)
-	img.Excludes, _ = l.stringListArg(content, "excludes", &diags)
+	if excl, ok := l.stringListArg(content, "excludes", &diags); ok {
+		img.Excludes = excl
+		attr := content.Attributes["excludes"]
+		for i, p := range excl {
+			if err := CheckExcludePattern(p); err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid exclude pattern",
+					Detail:   upperFirst(err.Error()) + ". Excludes follow .gitignore syntax, relative to each include.",
+					Subject:  elementRange(attr, i, len(excl)).Ptr(),
+				})
+			}
+		}
+	}
 
 	if pip, ok := l.stringListArg(content, "pip", &diags); ok {
 		img.Pip = pip

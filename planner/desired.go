@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -252,23 +251,24 @@ func IncludesHash(dir string, includes, excludes []string) (string, error) {
 }
 
 // WalkIncludes calls fn for root and every file and directory below it in
-// lexical order, skipping any whose base name matches one of excludes
-// (path.Match patterns). rel is the path relative to root's parent, with
-// forward slashes.
+// lexical order, skipping those that excludes (.gitignore patterns relative
+// to root, see hclspec.Excludes) leave out. rel is the path relative to
+// root's parent, with forward slashes.
 func WalkIncludes(root string, excludes []string, fn func(rel string, info fs.FileInfo, full string) error) error {
 	parent := filepath.Dir(root)
+	excl, err := hclspec.NewExcludes(excludes)
+	if err != nil {
+		return err
+	}
 	return filepath.Walk(root, func(full string, info fs.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		base := filepath.Base(full)
-		for _, pat := range excludes {
-			if ok, _ := path.Match(pat, base); ok {
-				if info.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
+		if below, err := filepath.Rel(root, full); err == nil && excl.Match(filepath.ToSlash(below), info.IsDir()) {
+			if info.IsDir() {
+				return filepath.SkipDir
 			}
+			return nil
 		}
 		rel, err := filepath.Rel(parent, full)
 		if err != nil {
