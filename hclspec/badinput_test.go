@@ -26,6 +26,24 @@ task "t" {
   for_each = flatten([for i in range(11) : range(1000)])
   run      = "true"
 }`, `The for_each of a task may have at most 10000 items; got 11000.`},
+		"apt option": {`image "i" { apt = ["-oAPT::Get::Foo=1"] }`,
+			`The apt item "-oAPT::Get::Foo=1" starts with "-", so apt-get would read it as an option rather than a package.`},
+		"pip option": {`image "i" { pip = ["-r", "x.txt"] }`,
+			`The pip item "-r" starts with "-", so pip would read it as an option rather than a package.`},
+		"env name with =": {`image "i" { env = { "F=G" = "1" } }`,
+			`The name "F=G" in "env" cannot be an environment variable`},
+		"empty env name": {`image "i" { env = { "" = "1" } }`,
+			`The name "" in "env" cannot be an environment variable`},
+		"empty run": {`pool "p" {}
+task "t" {
+  pool = pool.p
+  run  = ""
+}`, `The run script of task "t" is empty`},
+		"empty command": {`pool "p" {}
+task "t" {
+  pool    = pool.p
+  command = ["", "x"]
+}`, `The first element of command, the program to run, is empty.`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

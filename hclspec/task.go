@@ -3,6 +3,7 @@ package hclspec
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -101,17 +102,23 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	if hasRun {
 		if v, ok, d := l.arg(runAttr, cty.String, false); t.record(v, ok, d, &diags) {
-			t.Run = v.AsString()
+			if strings.TrimSpace(v.AsString()) == "" {
+				diags = append(diags, l.invalidValue(runAttr, "The run script of task %q is empty; give the shell commands to run.", t.Name))
+			} else {
+				t.Run = v.AsString()
+			}
 		}
 	}
 	if hasCmd {
 		if v, ok, d := l.arg(cmdAttr, cty.List(cty.String), false); t.record(v, ok, d, &diags) {
 			if v.LengthInt() == 0 {
 				diags = append(diags, l.invalidValue(cmdAttr, "The command must have at least one element: the program to run."))
-			} else if cmd, d := stringList(cmdAttr, v); !d.HasErrors() {
-				t.Command = cmd
-			} else {
+			} else if cmd, d := stringList(cmdAttr, v); d.HasErrors() {
 				diags = append(diags, d...)
+			} else if strings.TrimSpace(cmd[0]) == "" {
+				diags = append(diags, l.invalidValue(cmdAttr, "The first element of command, the program to run, is empty."))
+			} else {
+				t.Command = cmd
 			}
 		}
 	}
@@ -203,6 +210,7 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 		if v, ok, d := l.arg(attr, cty.Map(cty.String), false); t.record(v, ok, d, &diags) {
 			env, d := stringMap(attr, v)
 			diags = append(diags, d...)
+			diags = append(diags, checkEnvNames(attr, env)...)
 			t.Env = env
 		}
 	}
