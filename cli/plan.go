@@ -33,6 +33,15 @@ type planFlags struct {
 	verbose     bool
 }
 
+// checkParallelism refuses a -parallelism that would run nothing (apply
+// and destroy, which have the flag).
+func (pf *planFlags) checkParallelism() error {
+	if pf.parallelism < 1 {
+		return fmt.Errorf("invalid -parallelism=%d: it must be at least 1 (the default is 10)", pf.parallelism)
+	}
+	return nil
+}
+
 func (pf *planFlags) register(fs *flag.FlagSet, command string) {
 	fs.BoolVar(&pf.json, "json", false, "")
 	fs.BoolVar(&pf.refresh, "refresh", true, "")
@@ -229,6 +238,9 @@ func runApply(m *Meta, args []string) error {
 	if len(pos) > 1 {
 		return fmt.Errorf("apply takes at most one plan file, got %q", pos)
 	}
+	if err := pf.checkParallelism(); err != nil {
+		return err
+	}
 	operation := "apply"
 	if pf.destroy {
 		operation = "destroy"
@@ -247,6 +259,9 @@ func runDestroy(m *Meta, args []string) error {
 		return err
 	} else if len(pos) > 0 {
 		return fmt.Errorf("destroy takes no arguments, got %q", pos)
+	}
+	if err := pf.checkParallelism(); err != nil {
+		return err
 	}
 	pf.destroy = true
 	return m.applyOperation("destroy", pf)

@@ -119,6 +119,16 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 		}
 		p.Changes = append(p.Changes, c)
 	}
+	for _, a := range opts.Replace {
+		ca, _ := CanonicalAddress(a)
+		if prior.Get(ca) == nil {
+			what := "it is not in the state"
+			if want[ca] == nil {
+				what = "it is neither in the configuration nor in the state"
+			}
+			p.Warnings = append(p.Warnings, fmt.Sprintf("-replace=%s names no existing resource (%s), so it replaces nothing.", a, what))
+		}
+	}
 	for _, r := range prior.Resources {
 		if _, ok := want[r.Address]; ok {
 			continue
@@ -221,16 +231,21 @@ func (p *Plan) target(targets []string) error {
 		if err != nil {
 			return err
 		}
+		matched := false
 		for _, c := range p.Changes {
 			if c.Pool != pool {
 				continue
 			}
 			if idx < 0 || (c.Index != nil && *c.Index == idx) {
 				keep[c.Address] = true
+				matched = true
 			}
 			if idx >= 0 && c.Index == nil && (c.Action == Create || c.Action == DeleteThenCreate) {
 				keep[c.Address] = true
 			}
+		}
+		if !matched {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("-target=%s matches no resource in the configuration or the state, so the plan has no changes for it.", t))
 		}
 	}
 	p.Changes = slices.DeleteFunc(p.Changes, func(c *Change) bool { return !keep[c.Address] })

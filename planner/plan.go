@@ -29,6 +29,9 @@ type Plan struct {
 	Prior *state.State `json:"prior_state"`
 	// Notes are things refresh found (objects missing, orphans adopted).
 	Notes []string `json:"notes,omitempty"`
+	// Warnings are about the options the plan was made with: a -replace
+	// or -target naming nothing.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ProviderConfig is a provider's type and its configuration as strings.

@@ -28,6 +28,9 @@ var knownAfterApply = map[string][]string{
 // Render writes the human plan: the legend, each change with its attribute
 // diff, and the summary line.
 func (p *Plan) Render(w io.Writer, col Colors) {
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "%sWarning:%s %s\n\n", col.Bold, col.Reset, warn)
+	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)
 	}
