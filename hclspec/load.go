@@ -42,9 +42,8 @@ var rootSchema = &hcl.BodySchema{
 // are applied; pool attributes then have values in locals, outputs and tasks.
 func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	names, diags := configFileNames(dir)
-	if diags.HasErrors() {
-		cfg := newConfig(dir)
-		return cfg, diags
+	if len(names) == 0 {
+		return newConfig(dir), diags
 	}
 	cfg, moreDiags := loadFiles(dir, names, opts)
 	return cfg, append(diags, moreDiags...)
@@ -61,14 +60,24 @@ func configFileNames(dir string) ([]string, hcl.Diagnostics) {
 		}}
 	}
 	var names []string
+	var diags hcl.Diagnostics
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) {
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) {
+			continue
+		}
+		if e.IsDir() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Configuration file is a directory",
+				Detail: fmt.Sprintf("%q in %q is named like a configuration file but is a directory, so it cannot be read. "+
+					"Rename it, or move the files in it up into the configuration directory.", name, dir),
+			})
 			continue
 		}
 		names = append(names, name)
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && !diags.HasErrors() {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "No configuration files",
@@ -77,7 +86,7 @@ func configFileNames(dir string) ([]string, hcl.Diagnostics) {
 		}}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, diags
 }
 
 func newConfig(dir string) *Config {

@@ -75,6 +75,30 @@ func TestLoadNoConfigurationFiles(t *testing.T) {
 	}
 }
 
+// TestConfigFileIsDirectory: a directory named like a configuration file
+// is an error, reported with the problems of the other files.
+func TestConfigFileIsDirectory(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": `pool "x" { nodes = 0 }`})
+	if err := os.Mkdir(filepath.Join(dir, "extra.sky.hcl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := Load(dir, LoadOptions{})
+	want := []string{"Configuration file is a directory", "Invalid value for nodes"}
+	if diff := cmp.Diff(want, summaries(diags)); diff != "" {
+		t.Fatalf("summaries (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(diags[0].Detail, `"extra.sky.hcl"`) {
+		t.Errorf("detail %q does not name the directory", diags[0].Detail)
+	}
+
+	only := t.TempDir()
+	os.Mkdir(filepath.Join(only, "main.sky.hcl"), 0o755)
+	_, diags = Load(only, LoadOptions{})
+	if diff := cmp.Diff([]string{"Configuration file is a directory"}, summaries(diags)); diff != "" {
+		t.Errorf("only a directory: summaries (-want +got):\n%s", diff)
+	}
+}
+
 func TestLoadDirectory(t *testing.T) {
 	// Blocks in one file refer to blocks in another; other files are
 	// ignored.
