@@ -171,8 +171,14 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 	if cfg == nil {
 		cfg = &hclspec.Config{}
 	}
+	var gone []*state.Resource
+	for _, r := range s.st.Resources {
+		if cur := prior.Get(r.Address); cur == nil || cur.ID != r.ID {
+			gone = append(gone, r)
+		}
+	}
 	p, err := planner.Build(cfg, prior, s.m.Registry, planner.Options{
-		Destroy: pf.destroy, Replace: pf.replace, Targets: pf.target, Notes: notes,
+		Destroy: pf.destroy, Replace: pf.replace, Targets: pf.target, Notes: notes, Gone: gone,
 	})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,10 @@ type Options struct {
 	Targets []string
 	// Notes from refresh, carried into the plan.
 	Notes []string
+	// Gone are the resources of the state before refresh that refresh
+	// found missing on their provider (removed by hand). A destroy plan
+	// deletes them all the same, which removes them from the state.
+	Gone []*state.Resource
 }
 
 // Build diffs cfg against the refreshed state prior and returns the plan.
@@ -143,6 +147,16 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			}
 		}
 		p.Changes = append(p.Changes, c)
+	}
+	if opts.Destroy {
+		for _, r := range opts.Gone {
+			if prior.Get(r.Address) != nil || p.Change(r.Address) != nil {
+				continue
+			}
+			p.Changes = append(p.Changes, &Change{Address: r.Address, Type: r.Type, Pool: r.Pool, Index: r.Index,
+				Provider: r.Provider, Action: Delete, Before: r.Attributes, BeforeSensitive: r.Sensitive, PriorID: r.ID,
+				Reason: "no longer exists on the provider, so it is only removed from the state"})
+		}
 	}
 	if len(opts.Targets) > 0 {
 		if err := p.target(opts.Targets); err != nil {

@@ -48,3 +48,31 @@ func TestOptionsNamingNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestDestroyGone: a destroy plan deletes what refresh found gone, so that
+// it leaves the state; other plans create it again instead.
+func TestDestroyGone(t *testing.T) {
+	cfg := skytest.Config(1, 1, "img:1")
+	st := applied(t, cfg)
+	gone := append([]*state.Resource(nil), st.Resources...)
+	refreshed := state.New(st.Lineage)
+	p, err := Build(cfg, refreshed, skytest.Registry(), Options{Destroy: true, Gone: gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"pool.dev": "delete", "pool.dev.node[0]": "delete"}
+	if diff := cmp.Diff(want, actions(p)); diff != "" {
+		t.Errorf("destroy (-want +got):\n%s", diff)
+	}
+	if got := p.Summary(); got != "Plan: 0 to add, 0 to change, 2 to destroy." {
+		t.Errorf("summary %q", got)
+	}
+	p, err = Build(cfg, refreshed, skytest.Registry(), Options{Gone: gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]string{"pool.dev": "create", "pool.dev.node[0]": "create"}
+	if diff := cmp.Diff(want, actions(p)); diff != "" {
+		t.Errorf("apply (-want +got):\n%s", diff)
+	}
+}
