@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
@@ -145,6 +148,20 @@ func sortChanges(cs []*Change) {
 // ParseAddress splits "pool.dev" and "pool.dev.node[1]" (also the short
 // "dev/1" and "dev") into a pool name and a node index (-1 for the pool).
 func ParseAddress(addr string) (pool string, index int, err error) {
+	pool, index, err = parseAddress(addr)
+	if err == nil && !validPoolName(pool) {
+		return "", 0, fmt.Errorf("invalid resource address %q: %q is not a pool name", addr, pool)
+	}
+	return pool, index, err
+}
+
+// validPoolName reports whether s can name a pool: an HCL identifier
+// (which the configuration requires of block names), in valid UTF-8.
+func validPoolName(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsAny(s, "./[] ") && hclsyntax.ValidIdentifier(s)
+}
+
+func parseAddress(addr string) (pool string, index int, err error) {
 	if p, i, ok := strings.Cut(addr, "/"); ok && !strings.HasPrefix(addr, "pool.") {
 		var n int
 		if _, err := fmt.Sscanf(i, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != i {
