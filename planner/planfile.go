@@ -35,16 +35,7 @@ type planFile struct {
 
 // WritePlanFile saves p to path (mode 0600: it may hold provider secrets).
 func WritePlanFile(path, dir string, p *Plan) error {
-	plan, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	sum, err := planChecksum(plan)
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(planFile{Format: planFileFormat, Version: planFileVersion, Dir: dir,
-		Checksum: sum, Plan: plan}, "", "  ")
+	b, err := encodePlanFile(dir, p)
 	if err != nil {
 		return err
 	}
@@ -65,6 +56,25 @@ func WritePlanFile(path, dir string, p *Plan) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// encodePlanFile returns the bytes of p's plan file.
+func encodePlanFile(dir string, p *Plan) ([]byte, error) {
+	plan, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return wrapPlan(dir, plan)
+}
+
+// wrapPlan puts a plan's JSON in a plan file, with its checksum.
+func wrapPlan(dir string, plan []byte) ([]byte, error) {
+	sum, err := planChecksum(plan)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(planFile{Format: planFileFormat, Version: planFileVersion, Dir: dir,
+		Checksum: sum, Plan: plan}, "", "  ")
 }
 
 // planChecksum hashes the plan's JSON in a canonical form (object keys

@@ -28,7 +28,7 @@ func secretConfig(secret string) *hclspec.Config {
 
 // appliedSensitive is applied with the sensitive paths recorded as the
 // executor records them.
-func appliedSensitive(t *testing.T, cfg *hclspec.Config) *state.State {
+func appliedSensitive(t testing.TB, cfg *hclspec.Config) *state.State {
 	st := applied(t, cfg)
 	p, err := Build(cfg, state.New("x"), skytest.Registry(), Options{})
 	if err != nil {
