@@ -10,7 +10,7 @@ export CGO_ENABLED = 0
 # make install puts the static binary in $(PREFIX)/bin.
 PREFIX  ?= $(shell $(GO) env GOPATH)
 
-.PHONY: build install test demo lint bench base-image clean
+.PHONY: build install test fuzz demo lint bench base-image clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -27,6 +27,20 @@ base-image:
 test: build base-image lint
 	SKYWARD_TEST_IMAGE=$$(bash testdata/mkbaseimage.sh) SKYWARD_AGENT_BINARY=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -timeout 45m ./...
+
+# Each fuzz target runs for FUZZTIME from its committed seed corpus
+# (testdata/fuzz/); a crash fails the run and leaves the input in
+# testdata/fuzz/ to commit as a regression seed. `go test` runs the seeds
+# alone as ordinary tests.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./hclspec:FuzzLoad ./state:FuzzRead ./planner:FuzzDecodePlanFile ./planner:FuzzParseAddress ./agent:FuzzWire
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz: $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -181,6 +181,12 @@ func (b *bootstrap) main(ctx context.Context, stdin io.Reader, stderr io.Writer)
 		fmt.Fprintf(stderr, "skyward agent bootstrap: %v\n", err)
 		return 1
 	}
+	// An env file written world-readable by an older version stays so
+	// when the env phase is skipped; tighten it whatever the phases do.
+	if err := os.Chmod(filepath.Join(b.root, "env.json"), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "skyward agent bootstrap: %v\n", err)
+		return 1
+	}
 	phases := []phase{
 		{"env", false, hashOf(recipe.Env), func(context.Context) error { return b.writeEnv(recipe.Env) }},
 		{"apt", len(recipe.Apt) == 0, hashOf(sorted(recipe.Apt)), func(ctx context.Context) error { return b.apt(ctx, recipe.Apt) }},
@@ -420,7 +426,8 @@ func (b *bootstrap) writeEnv(env map[string]string) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(b.root, "env.json"), data, 0o644)
+	// The env may hold secrets: only root (the agent) reads it.
+	return writeFile(filepath.Join(b.root, "env.json"), data, 0o600)
 }
 
 func (b *bootstrap) apt(ctx context.Context, pkgs []string) error {

@@ -222,8 +222,8 @@ func TestBootstrapReruns(t *testing.T) {
 	if got := readFile(t, filepath.Join(tb.root, "env.json")); got != `{"MY_VAR":"it works"}` {
 		t.Errorf("env.json = %s", got)
 	}
-	if fi, err := os.Stat(filepath.Join(tb.root, "env.json")); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("env.json mode: %v, %v; want 0644", fi.Mode(), err)
+	if fi, err := os.Stat(filepath.Join(tb.root, "env.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("env.json mode: %v, %v; want 0600 (it may hold secrets)", fi.Mode(), err)
 	}
 	if got := readFile(t, filepath.Join(tb.root, "work", "out.txt")); got != "it works\n" {
 		t.Errorf("setup wrote %q; want the image env's value", got)
@@ -240,10 +240,18 @@ func TestBootstrapReruns(t *testing.T) {
 		t.Errorf("no apt or pip command ran")
 	}
 
+	// A file left world-readable (by an older version) is tightened even
+	// when the env phase is skipped.
+	if err := os.Chmod(filepath.Join(tb.root, "env.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r = tb.run(t, stream(t, recipe, files...))
 	want = []string{"env:skipped", "apt:skipped", "pip:skipped", "includes:started", "includes:completed", "setup:skipped"}
 	if diff := cmp.Diff(want, r.phases()); diff != "" || r.code != 0 {
 		t.Errorf("identical rerun: exit %d; phases (-want +got):\n%s", r.code, diff)
+	}
+	if fi, err := os.Stat(filepath.Join(tb.root, "env.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("env.json mode after a rerun: %v, %v; want 0600", fi.Mode(), err)
 	}
 	if cmds := tb.takeCmds(); len(cmds) != 0 {
 		t.Errorf("identical rerun ran %v", cmds)

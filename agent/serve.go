@@ -68,6 +68,7 @@ func RunServe(args []string, stderr io.Writer) int {
 		logger.Printf("%v", err)
 		return 1
 	}
+	d.membersFile = filepath.Join(filepath.Dir(*cfgPath), "members.json")
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	if err := writeFile(*pidFile, pid, 0o644); err != nil {
 		d.Close()
@@ -125,13 +126,21 @@ type Daemon struct {
 	// before Run.
 	root string
 
+	// membersFile, when set, is where the head keeps expected across
+	// restarts.
+	membersFile string
+
 	mu      sync.Mutex
 	joined  bool
 	members map[int]Member // head only
-	refused map[string]bool
-	ran     bool
-	execs   map[string]bool // ids of the running executions
-	closing bool            // Run is stopping: no execution starts
+	// expected holds, on the head, the private address of every worker
+	// the controller announced (PUT /v1/members/{node}): the only joins
+	// the head accepts.
+	expected map[int]string
+	refused  map[string]bool
+	ran      bool
+	execs    map[string]bool // ids of the running executions
+	closing  bool            // Run is stopping: no execution starts
 	// execWG counts the running executions; see beginExec.
 	execWG sync.WaitGroup
 }
@@ -170,6 +179,7 @@ func NewDaemon(cfg Config, logf func(format string, args ...any)) (*Daemon, erro
 	if cfg.Node == 0 {
 		d.joined = true
 		d.members = map[int]Member{0: {Node: 0, Addr: cfg.HeadAddr, LastSeen: d.started}}
+		d.expected = map[int]string{}
 		if d.cluster, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(cfg.ClusterPort))); err != nil {
 			d.control.Close()
 			return nil, fmt.Errorf("cluster API: %w", err)
@@ -210,9 +220,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.ran = true
 	d.mu.Unlock()
 
+	if err := d.loadExpected(); err != nil {
+		d.logf("%v", err)
+	}
 	control := http.NewServeMux()
 	control.HandleFunc("GET /v1/status", d.serveStatus)
 	control.HandleFunc("POST /v1/exec", d.serveExec)
+	if d.cluster != nil {
+		control.HandleFunc("PUT /v1/members/{node}", d.serveExpect)
+	}
 	controlSrv := newHTTPServer(control)
 	// An execution runs until its request's context ends, and Shutdown
 	// waits for handlers without cancelling them: Run cancels the control
@@ -341,6 +357,11 @@ func (d *Daemon) checkToken(w http.ResponseWriter, r *http.Request, what string)
 	return false
 }
 
+// serveJoin admits a worker on the head: only a node the controller
+// announced, from the address the controller gave for it. A member is
+// admitted once: later joins of the same node from that address are
+// heartbeats. The address in the request is not trusted; the connection's
+// own is used.
 func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
 	if !d.checkToken(w, r, "a join") {
 		return
@@ -350,26 +371,126 @@ func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad join request: " + err.Error()})
 		return
 	}
-	// No upper bound: num_nodes is the pool's size when the head started,
-	// and a pool grows without restarting its head.
 	if req.Node <= 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("node %d out of range", req.Node)})
 		return
 	}
-	if req.Addr == "" {
-		req.Addr, _, _ = net.SplitHostPort(r.RemoteAddr)
-	}
+	from, _, _ := net.SplitHostPort(r.RemoteAddr)
 	d.mu.Lock()
-	old, known := d.members[req.Node]
-	d.members[req.Node] = Member{Node: req.Node, Addr: req.Addr, LastSeen: time.Now()}
-	d.mu.Unlock()
+	want, known := d.expected[req.Node]
+	var refusal string
 	switch {
 	case !known:
-		d.logf("node %d joined from %s", req.Node, req.Addr)
-	case old.Addr != req.Addr:
-		d.logf("node %d moved from %s to %s", req.Node, old.Addr, req.Addr)
+		refusal = fmt.Sprintf("node %d is not a node of pool %s", req.Node, d.cfg.Pool)
+	case !sameIP(want, from):
+		refusal = fmt.Sprintf("node %d of pool %s has the address %s, not %s", req.Node, d.cfg.Pool, want, from)
+	}
+	if refusal != "" {
+		key := fmt.Sprintf("join of node %d from %s", req.Node, from)
+		first := !d.refused[key] && len(d.refused) < 1000
+		if first {
+			d.refused[key] = true
+		}
+		d.mu.Unlock()
+		if first {
+			d.logf("refused a %s: %s", key, refusal)
+		}
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": refusal})
+		return
+	}
+	_, member := d.members[req.Node]
+	d.members[req.Node] = Member{Node: req.Node, Addr: want, LastSeen: time.Now()}
+	d.mu.Unlock()
+	if !member {
+		d.logf("node %d joined from %s", req.Node, from)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func sameIP(a, b string) bool {
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	return ia != nil && ia.Equal(ib)
+}
+
+// expectRequest is the body of PUT /v1/members/{node}.
+type expectRequest struct {
+	Addr string `json:"addr"`
+}
+
+// serveExpect is the controller announcing a worker to the head: node
+// {node} of the pool has the private address addr. A member of that index
+// with another address (a node since replaced) is dropped.
+func (d *Daemon) serveExpect(w http.ResponseWriter, r *http.Request) {
+	if !d.checkToken(w, r, "a member announcement") {
+		return
+	}
+	node, err := strconv.Atoi(r.PathValue("node"))
+	if err != nil || node <= 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("bad node %q", r.PathValue("node"))})
+		return
+	}
+	var req expectRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || net.ParseIP(req.Addr) == nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("bad member address %q", req.Addr)})
+		return
+	}
+	d.mu.Lock()
+	if m, ok := d.members[node]; ok && !sameIP(m.Addr, req.Addr) {
+		delete(d.members, node)
+	}
+	changed := d.expected[node] != req.Addr
+	d.expected[node] = req.Addr
+	err = d.saveExpectedLocked()
+	d.mu.Unlock()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	if changed {
+		d.logf("expecting node %d from %s", node, req.Addr)
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// loadExpected reads the announced workers back after a restart of the
+// head; a missing file means none.
+func (d *Daemon) loadExpected() error {
+	if d.cluster == nil || d.membersFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(d.membersFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read members: %w", err)
+	}
+	var m map[int]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("read members %s: %w", d.membersFile, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for node, addr := range m {
+		if node > 0 && net.ParseIP(addr) != nil {
+			d.expected[node] = addr
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) saveExpectedLocked() error {
+	if d.membersFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(d.expected)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(d.membersFile, b, 0o600); err != nil {
+		return fmt.Errorf("save members: %w", err)
+	}
+	return nil
 }
 
 // joinLoop joins the head, retrying until it accepts, then heartbeats,

@@ -82,6 +82,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func clusterPort(d *Daemon) int { return d.ClusterAddr().(*net.TCPAddr).Port }
 
+// announce tells the head, as the controller does, that node has addr; it
+// returns the HTTP status.
+func announce(t *testing.T, head *Daemon, token string, node, addr string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, "http://"+head.ControlAddr().String()+"/v1/members/"+node,
+		strings.NewReader(fmt.Sprintf(`{"addr":%q}`, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestCluster starts a head and workers in-process: the workers with the
 // token join, the one without never does. The head started when the pool
 // had two nodes, and node 2 still joins: pools grow without a head restart.
@@ -91,6 +109,11 @@ func TestCluster(t *testing.T) {
 	port := clusterPort(head)
 	worker := func(node int, token string, logs *syncBuffer) *Daemon {
 		return startDaemon(t, Config{Pool: "dev", Node: node, NumNodes: 4, HeadAddr: "127.0.0.1", ClusterPort: port, Token: token}, logs)
+	}
+	for _, n := range []string{"1", "2", "3"} {
+		if code := announce(t, head, testToken, n, "127.0.0.1"); code != http.StatusOK {
+			t.Fatalf("announce node %s: %d", n, code)
+		}
 	}
 	w1, w2 := worker(1, testToken, &workerLog), worker(2, testToken, &workerLog)
 	bad := worker(3, "not-the-token", &badLog)
@@ -134,26 +157,34 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// TestJoin: the head admits only the nodes the controller announced, from
+// the address announced for each, whatever the request claims.
 func TestJoin(t *testing.T) {
 	var logs syncBuffer
 	head := startDaemon(t, Config{Pool: "dev", NumNodes: 3, HeadAddr: "10.0.0.1", Token: testToken}, &logs)
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1/join", clusterPort(head))
+	for node, addr := range map[string]string{"1": "10.0.0.2", "2": "127.0.0.1", "4": "127.0.0.1"} {
+		if code := announce(t, head, testToken, node, addr); code != http.StatusOK {
+			t.Fatalf("announce node %s: %d", node, code)
+		}
+	}
 	tests := map[string]struct {
 		auth   string
 		body   string
 		want   int
 		member string // node@addr expected among the members, if any
 	}{
-		"no token":         {body: `{"node":1,"addr":"10.0.0.2"}`, want: http.StatusUnauthorized},
-		"wrong token":      {auth: "Bearer nope", body: `{"node":1,"addr":"10.0.0.2"}`, want: http.StatusUnauthorized},
-		"token prefix":     {auth: "Bearer " + testToken[:10], body: `{"node":1,"addr":"10.0.0.2"}`, want: http.StatusUnauthorized},
-		"not bearer":       {auth: "Basic " + testToken, body: `{"node":1,"addr":"10.0.0.2"}`, want: http.StatusUnauthorized},
-		"node 0":           {auth: "Bearer " + testToken, body: `{"node":0,"addr":"10.0.0.9"}`, want: http.StatusBadRequest},
-		"node -1":          {auth: "Bearer " + testToken, body: `{"node":-1,"addr":"10.0.0.9"}`, want: http.StatusBadRequest},
-		"beyond num_nodes": {auth: "Bearer " + testToken, body: `{"node":3,"addr":"10.0.0.4"}`, want: http.StatusOK, member: "3@10.0.0.4"},
-		"bad body":         {auth: "Bearer " + testToken, body: `{`, want: http.StatusBadRequest},
-		"joins":            {auth: "Bearer " + testToken, body: `{"node":2,"addr":"10.0.0.3"}`, want: http.StatusOK, member: "2@10.0.0.3"},
-		"no addr":          {auth: "Bearer " + testToken, body: `{"node":1}`, want: http.StatusOK, member: "1@127.0.0.1"},
+		"no token":           {body: `{"node":2,"addr":"127.0.0.1"}`, want: http.StatusUnauthorized},
+		"wrong token":        {auth: "Bearer nope", body: `{"node":2,"addr":"127.0.0.1"}`, want: http.StatusUnauthorized},
+		"token prefix":       {auth: "Bearer " + testToken[:10], body: `{"node":2}`, want: http.StatusUnauthorized},
+		"not bearer":         {auth: "Basic " + testToken, body: `{"node":2}`, want: http.StatusUnauthorized},
+		"node 0":             {auth: "Bearer " + testToken, body: `{"node":0,"addr":"10.0.0.9"}`, want: http.StatusBadRequest},
+		"node -1":            {auth: "Bearer " + testToken, body: `{"node":-1,"addr":"10.0.0.9"}`, want: http.StatusBadRequest},
+		"not of the pool":    {auth: "Bearer " + testToken, body: `{"node":7,"addr":"6.6.6.7"}`, want: http.StatusForbidden},
+		"from another addr":  {auth: "Bearer " + testToken, body: `{"node":1,"addr":"10.0.0.2"}`, want: http.StatusForbidden},
+		"bad body":           {auth: "Bearer " + testToken, body: `{`, want: http.StatusBadRequest},
+		"joins":              {auth: "Bearer " + testToken, body: `{"node":2}`, want: http.StatusOK, member: "2@127.0.0.1"},
+		"claim is not taken": {auth: "Bearer " + testToken, body: `{"node":4,"addr":"6.6.6.7"}`, want: http.StatusOK, member: "4@127.0.0.1"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -184,9 +215,34 @@ func TestJoin(t *testing.T) {
 		})
 	}
 	for _, m := range getStatus(t, head).Members {
-		if m.Addr == "10.0.0.2" || m.Addr == "10.0.0.9" {
+		if m.Node == 1 || m.Node == 7 || m.Addr == "6.6.6.7" {
 			t.Errorf("refused join became member %+v", m)
 		}
+	}
+	if !strings.Contains(logs.String(), "refused a join of node 7 from 127.0.0.1: node 7 is not a node of pool dev") {
+		t.Errorf("refusal not logged:\n%s", logs.String())
+	}
+
+	// Announcing another address for a member drops it until the node at
+	// that address joins; the announcement needs the token.
+	if code := announce(t, head, "nope", "2", "10.0.0.5"); code != http.StatusUnauthorized {
+		t.Errorf("announce without the token: %d", code)
+	}
+	if code := announce(t, head, testToken, "2", "10.0.0.5"); code != http.StatusOK {
+		t.Errorf("announce: %d", code)
+	}
+	for _, m := range getStatus(t, head).Members {
+		if m.Node == 2 {
+			t.Errorf("replaced node still a member: %+v", m)
+		}
+	}
+	for _, bad := range []string{"0", "x", "-1"} {
+		if code := announce(t, head, testToken, bad, "10.0.0.5"); code != http.StatusBadRequest {
+			t.Errorf("announce node %q: %d", bad, code)
+		}
+	}
+	if code := announce(t, head, testToken, "3", "not an address"); code != http.StatusBadRequest {
+		t.Errorf("announce a bad address: %d", code)
 	}
 	// Only the cluster API listens there; only the status on the control API.
 	resp, err := http.Get(url)
@@ -325,5 +381,54 @@ func TestRunServeFailures(t *testing.T) {
 				t.Errorf("pid file written by an agent that did not start")
 			}
 		})
+	}
+}
+
+// TestExpectedSurvivesRestart: the head keeps the announced workers in a
+// file, so that an agent restarted by an apply still admits them.
+func TestExpectedSurvivesRestart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "members.json")
+	start := func() (*Daemon, context.CancelFunc, chan error) {
+		d, err := NewDaemon(Config{Pool: "dev", HeadAddr: "127.0.0.1", ControlAddr: "127.0.0.1:0", Token: testToken}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.membersFile = file
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- d.Run(ctx) }()
+		return d, cancel, errc
+	}
+	d, cancel, errc := start()
+	waitFor(t, "the control API", func() bool { return announce(t, d, testToken, "2", "127.0.0.1") == http.StatusOK })
+	cancel()
+	<-errc
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("members file: %v %v", fi, err)
+	}
+
+	d, cancel, errc = start()
+	defer func() { cancel(); <-errc }()
+	join := func(node int) int {
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/v1/join", clusterPort(d)),
+			strings.NewReader(fmt.Sprintf(`{"node":%d}`, node)))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		var code int
+		waitFor(t, "the cluster API", func() bool {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			code = resp.StatusCode
+			return true
+		})
+		return code
+	}
+	if code := join(2); code != http.StatusOK {
+		t.Errorf("announced node after a restart: %d", code)
+	}
+	if code := join(3); code != http.StatusForbidden {
+		t.Errorf("unannounced node after a restart: %d", code)
 	}
 }

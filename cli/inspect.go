@@ -106,6 +106,7 @@ func showResource(m *Meta, r *state.Resource) {
 		name = fmt.Sprintf("%s/%d", r.Pool, *r.Index)
 	}
 	fmt.Fprintf(m.Stdout, "%s %q {\n", r.Type, name)
+	attrs := planner.MaskAttributes(r.Attributes, r.Sensitive)
 	keys := make([]string, 0, len(r.Attributes)+1)
 	for k := range r.Attributes {
 		keys = append(keys, k)
@@ -119,7 +120,7 @@ func showResource(m *Meta, r *state.Resource) {
 	for _, k := range keys {
 		v := any(r.ID)
 		if k != "id" {
-			v = r.Attributes[k]
+			v = attrs[k]
 		}
 		fmt.Fprintf(m.Stdout, "    %-*s = %s\n", width, k, formatAttr(v))
 	}
@@ -132,6 +133,8 @@ func formatAttr(v any) string {
 		return fmt.Sprintf("%q", v)
 	case nil:
 		return "null"
+	case planner.MaskedValue:
+		return planner.SensitiveText
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -215,7 +218,9 @@ func runState(m *Meta, args []string) error {
 			return err
 		}
 		if *jsonOut {
-			return writeJSON(m.Stdout, r)
+			masked := r.DeepCopy()
+			masked.Attributes = planner.MaskAttributes(r.Attributes, r.Sensitive)
+			return writeJSON(m.Stdout, masked)
 		}
 		showResource(m, r)
 		return nil

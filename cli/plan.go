@@ -42,6 +42,15 @@ type planFlags struct {
 	verbose         bool
 }
 
+// checkParallelism refuses a -parallelism that would run nothing (apply
+// and destroy, which have the flag).
+func (pf *planFlags) checkParallelism() error {
+	if pf.parallelism < 1 {
+		return fmt.Errorf("invalid -parallelism=%d: it must be at least 1 (the default is 10)", pf.parallelism)
+	}
+	return nil
+}
+
 func (pf *planFlags) register(fs *flag.FlagSet, command string) {
 	fs.BoolVar(&pf.json, "json", false, "Print one JSON object a line, in Terraform's machine-readable UI format.")
 	fs.BoolVar(&pf.refresh, "refresh", true, "Read the objects from the providers first; -refresh=false plans against the state as it is.")
@@ -204,8 +213,14 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 	if cfg == nil {
 		cfg = &hclspec.Config{}
 	}
+	var gone []*state.Resource
+	for _, r := range s.st.Resources {
+		if cur := prior.Get(r.Address); cur == nil || cur.ID != r.ID {
+			gone = append(gone, r)
+		}
+	}
 	p, err := planner.Build(cfg, prior, s.m.Registry, planner.Options{
-		Destroy: pf.destroy, Replace: pf.replace, Targets: pf.target, Notes: notes,
+		Destroy: pf.destroy, Replace: pf.replace, Targets: pf.target, Notes: notes, Gone: gone,
 	})
 	if err != nil {
 		return nil, err
@@ -341,6 +356,9 @@ func runApply(m *Meta, args []string) error {
 	if len(pos) > 1 {
 		return fmt.Errorf("apply takes at most one plan file, got %q", pos)
 	}
+	if err := pf.checkParallelism(); err != nil {
+		return err
+	}
 	operation := "apply"
 	if pf.destroy {
 		operation = "destroy"
@@ -365,6 +383,9 @@ func runDestroy(m *Meta, args []string) error {
 	m.json, m.compactWarnings = pf.json, pf.compactWarnings
 	if len(pos) > 0 {
 		return fmt.Errorf("destroy takes no arguments, got %q", pos)
+	}
+	if err := pf.checkParallelism(); err != nil {
+		return err
 	}
 	pf.destroy = true
 	return m.applyOperation("destroy", pf)

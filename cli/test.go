@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -280,7 +281,7 @@ func (m *Meta) testRun(ctx context.Context, base *hclspec.Config, vars *varFlags
 	if p, q := base.Pools[t.Pool], cfg.Pools[t.Pool]; p != nil && q != nil {
 		a, b := *p, *q
 		a.DeclRange, b.DeclRange = hcl.Range{}, hcl.Range{}
-		if a != b {
+		if !reflect.DeepEqual(a, b) {
 			err := fmt.Errorf("run %q: its vars change pool %q, but skyward test applies the pools once for all runs; set those variables with -var instead", r.Name, t.Pool)
 			fail("error", err.Error())
 			m.testError(o, err)

@@ -227,7 +227,7 @@ func resourceJSON(addr, typ, pool string, index *int, provider string) map[strin
 }
 
 func (v *jsonView) Plan(p *planner.Plan) {
-	for _, n := range p.Notes {
+	for _, n := range append(append([]string(nil), p.Warnings...), p.Notes...) {
 		v.emit("warn", n, "diagnostic", map[string]any{"diagnostic": map[string]any{"severity": "warning", "summary": n, "detail": ""}})
 	}
 	for _, c := range p.Changes {

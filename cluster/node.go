@@ -152,7 +152,10 @@ type Recipe struct {
 	LocalPip []string
 	Setup    []string
 	Includes []string // relative to Dir, or absolute
-	Excludes []string // path.Match patterns on base names
+	// Exclude leaves out of every include the names it matches (the
+	// image's excludes, .gitignore patterns compiled by the caller); nil
+	// leaves out nothing.
+	Exclude fileset.Matcher
 	Dir      string
 }
 
@@ -274,7 +277,7 @@ type tree struct {
 	src      string // resolved: a symlink given as the root is followed
 	prefix   string
 	name     string
-	excludes []string
+	excludes fileset.Matcher // nil: none
 }
 
 // files checks every local path of the recipe and resolves it: includes
@@ -289,7 +292,7 @@ func (r Recipe) files() (*bootstrapFiles, error) {
 	}
 	var f bootstrapFiles
 	seen := map[string]string{}
-	add := func(what, item, prefix string, excludes []string) error {
+	add := func(what, item, prefix string, excludes fileset.Matcher) error {
 		local := abs(item)
 		src, err := filepath.EvalSymlinks(local)
 		if err != nil {
@@ -304,7 +307,7 @@ func (r Recipe) files() (*bootstrapFiles, error) {
 		return nil
 	}
 	for _, inc := range r.Includes {
-		if err := add("includes", inc, "includes", r.Excludes); err != nil {
+		if err := add("includes", inc, "includes", r.Exclude); err != nil {
 			return nil, err
 		}
 	}
@@ -481,6 +484,82 @@ func AgentStatus(ctx context.Context, c *Client) (*Status, error) {
 		return nil, fmt.Errorf("%s: agent status: %w", name, err)
 	}
 	return &st, nil
+}
+
+// AnnounceMember tells the head's agent, reached over c, that node (an
+// index above 0) of its pool has the private address addr: the head then
+// admits that node's join from that address only. It retries while the
+// head's agent does not answer yet (it may be starting), until ctx ends.
+func AnnounceMember(ctx context.Context, c *Client, token string, node int, addr string) error {
+	name := c.ep.name()
+	body, err := json.Marshal(map[string]string{"addr": addr})
+	if err != nil {
+		return err
+	}
+	var last error
+	for {
+		last = announceOnce(ctx, c, token, node, body)
+		if last == nil {
+			return nil
+		}
+		if !errors.Is(last, ErrAgentDown) {
+			return fmt.Errorf("%s: announce node %d: %w", name, node, last)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: announce node %d: %w (last: %v)", name, node, ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func announceOnce(ctx context.Context, c *Client, token string, node int, body []byte) error {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPut,
+		fmt.Sprintf("http://%s/v1/members/%d", agent.ControlAddr, node), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.agentClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// WaitMember waits until the head's agent, reached over c, lists node
+// among its members at addr: the node is part of the cluster when the head
+// says so, whatever the node itself reports.
+func WaitMember(ctx context.Context, c *Client, node int, addr string) error {
+	var last error
+	for {
+		st, err := AgentStatus(ctx, c)
+		if err == nil {
+			for _, m := range st.Members {
+				if m.Node == node && m.Addr == addr {
+					return nil
+				}
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			}
+			return fmt.Errorf("%w: the head has not admitted node %d from %s", ctx.Err(), node, addr)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
 }
 
 // WaitJoined waits until the node's agent reports that the head accepted

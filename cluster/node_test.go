@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/fileset"
 	"io"
 	"io/fs"
 	"net"
@@ -21,6 +23,16 @@ import (
 
 	"github.com/skyward-sh/skyward/agent"
 )
+
+// excludes compiles exclude patterns as the executor does.
+func excludes(t *testing.T, patterns ...string) fileset.Matcher {
+	t.Helper()
+	e, err := hclspec.NewExcludes(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
 
 // defaultExcludes mirrors planner.DefaultExcludes.
 var defaultExcludes = []string{".git", "__pycache__", "*.pyc", ".venv", "node_modules"}
@@ -154,7 +166,7 @@ func TestWriteBootstrapTar(t *testing.T) {
 			LocalPip: pip,
 			Setup:    []string{"echo ready > /tmp/ready"},
 			Includes: includes,
-			Excludes: defaultExcludes,
+			Exclude:  excludes(t, defaultExcludes...),
 			Dir:      dir,
 		}
 	}
@@ -217,6 +229,15 @@ func TestWriteBootstrapTar(t *testing.T) {
 		"no includes": {
 			recipe:     recipe(proj, nil),
 			wantRecipe: wantRecipe(false),
+		},
+		"excludes are .gitignore patterns relative to the include": {
+			recipe: func() Recipe {
+				r := recipe(proj, []string{"src"})
+				r.Pip, r.Exclude = nil, excludes(t, append([]string{"sub/b.txt", "/link"}, defaultExcludes...)...)
+				return r
+			}(),
+			wantRecipe:  agent.Recipe{Env: map[string]string{"MY_VAR": "it works"}, Apt: []string{"bc"}, Pip: []string{}, Setup: []string{"echo ready > /tmp/ready"}, Includes: true},
+			wantEntries: []tarEntry{dirEntry("includes/src"), fileEntry("includes/src/a.py", 0o755, "print('a')\n"), dirEntry("includes/src/sub")},
 		},
 	}
 	for name, tc := range tests {

@@ -291,10 +291,13 @@ type fakeNode struct {
 	mu      sync.Mutex
 	drops   int // bootstraps left that drop the connections
 	agentUp bool
-	conns   map[net.Conn]bool
-	closed  bool
-	wg      sync.WaitGroup
-	once    sync.Once
+	// announced holds, on a head, the workers the controller announced;
+	// the fake admits them at once.
+	announced map[int]string
+	conns     map[net.Conn]bool
+	closed    bool
+	wg        sync.WaitGroup
+	once      sync.Once
 }
 
 func startFakeNode(spec *providers.NodeSpec, failBoot bool, drops int) (*fakeNode, error) {
@@ -576,10 +579,31 @@ func (n *fakeNode) forward(nc ssh.NewChannel) {
 		return
 	}
 	code, body := http.StatusNotFound, []byte("{}")
-	if req.Method == http.MethodGet && req.URL.Path == "/v1/status" {
-		cfg, _ := n.agentConfig()
+	cfg, _ := n.agentConfig()
+	switch node, isMember := strings.CutPrefix(req.URL.Path, "/v1/members/"); {
+	case req.Method == http.MethodGet && req.URL.Path == "/v1/status":
 		code = http.StatusOK
-		body, _ = json.Marshal(agent.Status{Pool: cfg.Pool, Node: cfg.Node, NumNodes: cfg.NumNodes, IsHead: cfg.Node == 0, Joined: true})
+		st := agent.Status{Pool: cfg.Pool, Node: cfg.Node, NumNodes: cfg.NumNodes, IsHead: cfg.Node == 0, Joined: true}
+		if cfg.Node == 0 {
+			st.Members = []agent.Member{{Node: 0, Addr: cfg.HeadAddr}}
+			n.mu.Lock()
+			for i, addr := range n.announced {
+				st.Members = append(st.Members, agent.Member{Node: i, Addr: addr})
+			}
+			n.mu.Unlock()
+		}
+		body, _ = json.Marshal(st)
+	case req.Method == http.MethodPut && isMember && cfg.Node == 0:
+		i, _ := strconv.Atoi(node)
+		var ann struct{ Addr string }
+		json.NewDecoder(req.Body).Decode(&ann)
+		n.mu.Lock()
+		if n.announced == nil {
+			n.announced = map[int]string{}
+		}
+		n.announced[i] = ann.Addr
+		n.mu.Unlock()
+		code = http.StatusOK
 	}
 	resp := &http.Response{
 		StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Request: req, Close: true,

@@ -88,7 +88,11 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 			return err
 		}
 	}
-	err = cluster.Bootstrap(ctx, cl, w.recipe(c), func(ev cluster.PhaseEvent) {
+	recipe, err := w.recipe(c)
+	if err != nil {
+		return err
+	}
+	err = cluster.Bootstrap(ctx, cl, recipe, func(ev cluster.PhaseEvent) {
 		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
 			Phase: "bootstrapping", Bootstrap: &ev})
 	})
@@ -108,6 +112,37 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	if err != nil {
 		return err
 	}
+	// Waits on the head end when this apply's step for the head fails.
+	hctx, hcancel := context.WithCancel(ctx)
+	defer hcancel()
+	headFailed := w.headFailed(c)
+	if headFailed != nil {
+		go func() {
+			select {
+			case <-headFailed:
+				hcancel()
+			case <-hctx.Done():
+			}
+		}()
+	}
+	headErr := func(err error) error {
+		select {
+		case <-headFailed:
+			return w.headErr(c, providers.NodeAddress(c.Pool, 0))
+		default:
+		}
+		return err
+	}
+	// A worker is admitted by the head only once the controller has told
+	// the head its address, and it is ready when the head lists it.
+	var headCl *cluster.Client
+	addr, _ := rec.Attributes["private_ip"].(string)
+	if *c.Index > 0 {
+		if headCl, err = w.announce(hctx, c, token, addr); err != nil {
+			return headErr(err)
+		}
+		defer headCl.Close()
+	}
 	cfg := cluster.AgentConfig{
 		Pool:        c.Pool,
 		Node:        *c.Index,
@@ -125,32 +160,59 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	}
 
 	w.phase(c, "joining")
-	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	jctx, cancel := context.WithTimeout(hctx, joinTimeout)
 	defer cancel()
-	headFailed := w.headFailed(c)
-	if headFailed != nil {
-		go func() {
-			select {
-			case <-headFailed:
-				cancel()
-			case <-jctx.Done():
-			}
-		}()
+	if headCl == nil {
+		_, err = cluster.WaitJoined(jctx, cl)
+	} else {
+		err = cluster.WaitMember(jctx, headCl, *c.Index, addr)
 	}
-	if _, err := cluster.WaitJoined(jctx, cl); err != nil {
-		select {
-		case <-headFailed:
-			return w.headErr(c, providers.NodeAddress(c.Pool, 0))
-		default:
-		}
-		return fmt.Errorf("%s: join %s: %w", c.Address, head, err)
+	if err != nil {
+		return headErr(fmt.Errorf("%s: join %s: %w", c.Address, head, err))
 	}
 	return nil
 }
 
+// announce connects to the head of the node's pool and tells its agent
+// that the node has the private address addr. It returns the connection
+// to the head, for the caller to wait on and close.
+func (w *walk) announce(ctx context.Context, c *planner.Change, token, addr string) (*cluster.Client, error) {
+	headAddr := providers.NodeAddress(c.Pool, 0)
+	if addr == "" {
+		return nil, fmt.Errorf("%s: the provider reported no private address", c.Address)
+	}
+	r := w.get(headAddr)
+	if r == nil {
+		return nil, fmt.Errorf("%s: the head %s is not in the state", c.Address, headAddr)
+	}
+	signer, err := PoolSigner(w.e.Keys, c.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	ep, err := NodeEndpoint(r, signer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	actx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	hcl, err := cluster.WaitDial(actx, ep, 50*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reach the head %s: %w", c.Address, headAddr, err)
+	}
+	if err := cluster.AnnounceMember(actx, hcl, token, *c.Index, addr); err != nil {
+		hcl.Close()
+		return nil, fmt.Errorf("%s: %w", c.Address, err)
+	}
+	return hcl, nil
+}
+
 // recipe is the bootstrap recipe of a node's image, from its desired
 // attributes.
-func (w *walk) recipe(c *planner.Change) cluster.Recipe {
+func (w *walk) recipe(c *planner.Change) (cluster.Recipe, error) {
+	excl, err := hclspec.NewExcludes(stringList(c.After["excludes"]))
+	if err != nil {
+		return cluster.Recipe{}, fmt.Errorf("%s: excludes: %w", c.Address, err)
+	}
 	pip := stringList(c.After["pip"])
 	var local []string
 	for _, item := range pip {
@@ -165,9 +227,9 @@ func (w *walk) recipe(c *planner.Change) cluster.Recipe {
 		LocalPip: local,
 		Setup:    stringList(c.After["setup"]),
 		Includes: stringList(c.After["includes"]),
-		Excludes: stringList(c.After["excludes"]),
+		Exclude:  excl,
 		Dir:      w.e.ConfigDir,
-	}
+	}, nil
 }
 
 // bakeKey identifies what a prebaked image holds on top of its provider's

@@ -121,7 +121,7 @@ func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.
 	attrs["ssh_public_key"] = pub
 	err = w.save(func(st *state.State) {
 		st.Set(&state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Provider: c.Provider,
-			ID: obj.ID, Attributes: attrs, Status: state.StatusReady})
+			ID: obj.ID, Attributes: attrs, Sensitive: c.Sensitive, Status: state.StatusReady})
 	})
 	return obj.ID, err
 }
@@ -134,6 +134,7 @@ func (w *walk) updatePool(_ context.Context, c *planner.Change) (string, error) 
 	for k, v := range c.After {
 		cur.Attributes[k] = v
 	}
+	cur.Sensitive = c.Sensitive
 	return cur.ID, w.save(func(st *state.State) { st.Set(cur) })
 }
 
@@ -230,7 +231,7 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 		extra["started_from"] = baked
 	}
 	rec := &state.Resource{Address: c.Address, Type: c.Type, Pool: c.Pool, Index: c.Index, Provider: c.Provider,
-		ID: obj.ID, Attributes: merged(c.After, obj, extra), Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
+		ID: obj.ID, Attributes: merged(c.After, obj, extra), Sensitive: c.Sensitive, Dependencies: []string{providers.PoolAddress(c.Pool)}, Status: state.StatusCreating}
 	// Record the object before waiting for it, so that a crash from here
 	// on leaves it in state.
 	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
@@ -397,6 +398,7 @@ func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.
 		}
 	}
 	cur.Attributes = merged(c.After, nobj, kept)
+	cur.Sensitive = c.Sensitive
 	cur.ID = nobj.ID
 	if err := w.waitNode(ctx, p, c, nobj, cur); err != nil {
 		return cur.ID, err

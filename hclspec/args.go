@@ -26,8 +26,45 @@ func (l *loader) arg(attr *hcl.Attribute, ty cty.Type, needKnown bool) (cty.Valu
 	if !ok {
 		return val, false, diags
 	}
-	val, _ = val.UnmarkDeep()
+	val, pvm := val.UnmarkDeepWithPaths()
+	for _, pv := range pvm {
+		if _, ok := pv.Marks[sensitive]; ok {
+			l.sensitive = append(l.sensitive, append(cty.GetAttrPath(attr.Name), pv.Path...))
+		}
+	}
 	return l.convertArg(attr, val, ty, needKnown, diags)
+}
+
+// takeSensitive returns the paths of the sensitive values that arg has
+// seen since the last call, as attribute paths of the block being decoded
+// (["env", "TOKEN"], ["setup", "0"]), and forgets them.
+func (l *loader) takeSensitive() [][]string {
+	var out [][]string
+	for _, p := range l.sensitive {
+		out = append(out, pathStrings(p))
+	}
+	l.sensitive = nil
+	return out
+}
+
+// pathStrings writes a cty path as strings: attribute names and map keys as
+// they are, list indexes in decimal.
+func pathStrings(p cty.Path) []string {
+	out := make([]string, 0, len(p))
+	for _, step := range p {
+		switch s := step.(type) {
+		case cty.GetAttrStep:
+			out = append(out, s.Name)
+		case cty.IndexStep:
+			switch {
+			case s.Key.Type() == cty.String:
+				out = append(out, s.Key.AsString())
+			case s.Key.Type() == cty.Number:
+				out = append(out, s.Key.AsBigFloat().Text('f', -1))
+			}
+		}
+	}
+	return out
 }
 
 func (l *loader) convertArg(attr *hcl.Attribute, val cty.Value, ty cty.Type, needKnown bool, diags hcl.Diagnostics) (cty.Value, bool, hcl.Diagnostics) {
@@ -181,8 +218,19 @@ func (l *loader) numberArg(content *hcl.BodyContent, name string, min float64, d
 	return f, true
 }
 
-// intArg decodes a known whole number that must be at least min.
-func (l *loader) intArg(content *hcl.BodyContent, name string, min int, diags *hcl.Diagnostics) (int, bool) {
+// Limits on what a configuration may ask for, checked at validate so that a
+// typo (nodes = 1e9) is an error rather than an attempt.
+const (
+	// MaxNodes is the most nodes a pool may have.
+	MaxNodes = 1000
+	// MaxTaskItems is the most items a task's for_each or count may have:
+	// its executions in one run.
+	MaxTaskItems = 10000
+)
+
+// intArg decodes a known whole number that must be at least min and, when
+// max > 0, at most max.
+func (l *loader) intArg(content *hcl.BodyContent, name string, min, max int, diags *hcl.Diagnostics) (int, bool) {
 	attr, ok := content.Attributes[name]
 	if !ok {
 		return 0, false
@@ -192,19 +240,28 @@ func (l *loader) intArg(content *hcl.BodyContent, name string, min int, diags *h
 	if !ok || v.IsNull() {
 		return 0, false
 	}
-	return l.checkInt(attr, v, min, diags)
+	return l.checkInt(attr, v, min, max, diags)
 }
 
-func (l *loader) checkInt(attr *hcl.Attribute, v cty.Value, min int, diags *hcl.Diagnostics) (int, bool) {
-	n, isInt := wholeNumber(v)
-	if !isInt {
+func (l *loader) checkInt(attr *hcl.Attribute, v cty.Value, min, max int, diags *hcl.Diagnostics) (int, bool) {
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
 		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be a whole number; got %s.", attr.Name, formatNumber(v)))
 		return 0, false
 	}
-	if n < min {
-		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at least %d; got %d.", attr.Name, min, n))
+	if bf.Cmp(big.NewFloat(float64(min))) < 0 {
+		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at least %d; got %s.", attr.Name, min, formatNumber(v)))
 		return 0, false
 	}
+	limit := max
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	if bf.Cmp(big.NewFloat(float64(limit))) > 0 {
+		*diags = append(*diags, l.invalidValue(attr, "The value of %q must be at most %d; got %s.", attr.Name, limit, formatNumber(v)))
+		return 0, false
+	}
+	n, _ := wholeNumber(v)
 	return n, true
 }
 
@@ -222,7 +279,11 @@ func wholeNumber(v cty.Value) (int, bool) {
 }
 
 func formatNumber(v cty.Value) string {
-	return v.AsBigFloat().Text('g', -1)
+	bf := v.AsBigFloat()
+	if bf.IsInt() && bf.MantExp(nil) <= 64 {
+		return bf.Text('f', 0)
+	}
+	return bf.Text('g', -1)
 }
 
 // boolArg decodes a known bool.

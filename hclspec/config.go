@@ -76,13 +76,17 @@ func (p *Provider) Addr() string {
 
 // Image is an image recipe: applied by the bootstrap over SSH on every node.
 type Image struct {
-	Name      string
-	Apt       []string
-	Pip       []string
-	Env       map[string]string
-	Includes  []string // as written, relative to Config.Dir
-	Excludes  []string // nil when not set (the default list applies)
-	Setup     []string
+	Name     string
+	Apt      []string
+	Pip      []string
+	Env      map[string]string
+	Includes []string // as written, relative to Config.Dir
+	Excludes []string // nil when not set (the default list applies)
+	Setup    []string
+	// Sensitive lists the arguments, or parts of them, whose value derives
+	// from a sensitive variable: paths such as ["env", "TOKEN"] (a map
+	// key), ["setup", "0"] (a list index) or ["env"] (the whole value).
+	Sensitive [][]string
 	DeclRange hcl.Range
 }
 
@@ -100,7 +104,10 @@ type Pool struct {
 	InstanceType string
 	TTL          time.Duration // 0 = none
 	Concurrency  int           // >= 1, default 1
-	DeclRange    hcl.Range
+	// Sensitive lists the arguments whose value derives from a sensitive
+	// variable, as Image.Sensitive does.
+	Sensitive [][]string
+	DeclRange hcl.Range
 }
 
 // Task is a task block. Tasks are checked at load time and run by

@@ -43,9 +43,8 @@ var rootSchema = &hcl.BodySchema{
 // are applied; pool attributes then have values in locals, outputs and tasks.
 func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	names, diags := configFileNames(dir)
-	if diags.HasErrors() {
-		cfg := newConfig(dir)
-		return cfg, diags
+	if len(names) == 0 {
+		return newConfig(dir), diags
 	}
 	cfg, moreDiags := loadFiles(dir, names, opts)
 	return cfg, append(diags, moreDiags...)
@@ -62,14 +61,24 @@ func configFileNames(dir string) ([]string, hcl.Diagnostics) {
 		}}
 	}
 	var names []string
+	var diags hcl.Diagnostics
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) {
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, FileSuffix) {
+			continue
+		}
+		if e.IsDir() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Configuration file is a directory",
+				Detail: fmt.Sprintf("%q in %q is named like a configuration file but is a directory, so it cannot be read. "+
+					"Rename it, or move the files in it up into the configuration directory.", name, dir),
+			})
 			continue
 		}
 		names = append(names, name)
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && !diags.HasErrors() {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "No configuration files",
@@ -78,7 +87,7 @@ func configFileNames(dir string) ([]string, hcl.Diagnostics) {
 		}}
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, diags
 }
 
 func newConfig(dir string) *Config {
@@ -125,6 +134,10 @@ type loader struct {
 	// determined. Expressions that refer to them are skipped silently: the
 	// problem has been reported once already.
 	failed map[string]bool
+
+	// sensitive collects the paths of sensitive values that arg has
+	// decoded since takeSensitive was last called.
+	sensitive []cty.Path
 
 	// badNodes holds the pools whose node count is not known, so that task
 	// targets are not checked against it.
@@ -335,6 +348,57 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// evalContextFor returns the context in which an expression with these
+// references is evaluated: as evalContext, but holding only the values the
+// references name, so that evaluating every local costs time in
+// proportion to the references, not to the number of locals.
+func (l *loader) evalContextFor(traversals []hcl.Traversal) *hcl.EvalContext {
+	vars := map[string]cty.Value{}
+	locals := map[string]cty.Value{}
+	pools := map[string]cty.Value{}
+	for _, tr := range traversals {
+		if len(tr) < 2 {
+			continue
+		}
+		a, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		switch tr.RootName() {
+		case "var":
+			if _, declared := l.varDecls[a.Name]; !declared {
+				continue
+			}
+			if v, ok := l.vars[a.Name]; ok {
+				vars[a.Name] = v
+			} else {
+				vars[a.Name] = cty.DynamicVal
+			}
+		case "local":
+			if v, ok := l.locals[a.Name]; ok {
+				locals[a.Name] = v
+			}
+		case "pool":
+			if _, declared := l.poolDecls[a.Name]; !declared {
+				continue
+			}
+			if v, ok := l.opts.PoolValues[a.Name]; ok {
+				pools[a.Name] = v
+			} else {
+				pools[a.Name] = cty.DynamicVal
+			}
+		}
+	}
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":   cty.ObjectVal(vars),
+			"local": cty.ObjectVal(locals),
+			"pool":  cty.ObjectVal(pools),
+		},
+		Functions: l.funcs,
+	}
+}
+
 // evalContext returns the context in which expressions are evaluated: the
 // variables and locals known so far, declared pools and the functions.
 func (l *loader) evalContext() *hcl.EvalContext {
@@ -469,11 +533,12 @@ func undeclaredPool(name string, rng hcl.Range) *hcl.Diagnostic {
 // unusable: diagnostics were reported, or expr depends on a value that
 // already failed. The value keeps its marks and may be null or unknown.
 func (l *loader) eval(expr hcl.Expression, scope refScope) (val cty.Value, ok bool, diags hcl.Diagnostics) {
-	diags, failed := l.checkRefs(expr.Variables(), scope)
+	refs := expr.Variables()
+	diags, failed := l.checkRefs(refs, scope)
 	if diags.HasErrors() || failed {
 		return cty.DynamicVal, false, diags
 	}
-	val, valDiags := expr.Value(l.evalContext())
+	val, valDiags := expr.Value(l.evalContextFor(refs))
 	diags = append(diags, valDiags...)
 	if valDiags.HasErrors() {
 		return cty.DynamicVal, false, diags

@@ -1,6 +1,7 @@
 package hclspec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,30 @@ func TestLoadNoConfigurationFiles(t *testing.T) {
 	_, diags = Load(filepath.Join(dir, "missing"), LoadOptions{})
 	if diff := cmp.Diff([]string{"Failed to read configuration directory"}, summaries(diags)); diff != "" {
 		t.Errorf("summaries (-want +got):\n%s", diff)
+	}
+}
+
+// TestConfigFileIsDirectory: a directory named like a configuration file
+// is an error, reported with the problems of the other files.
+func TestConfigFileIsDirectory(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": `pool "x" { nodes = 0 }`})
+	if err := os.Mkdir(filepath.Join(dir, "extra.sky.hcl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := Load(dir, LoadOptions{})
+	want := []string{"Configuration file is a directory", "Invalid value for nodes"}
+	if diff := cmp.Diff(want, summaries(diags)); diff != "" {
+		t.Fatalf("summaries (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(diags[0].Detail, `"extra.sky.hcl"`) {
+		t.Errorf("detail %q does not name the directory", diags[0].Detail)
+	}
+
+	only := t.TempDir()
+	os.Mkdir(filepath.Join(only, "main.sky.hcl"), 0o755)
+	_, diags = Load(only, LoadOptions{})
+	if diff := cmp.Diff([]string{"Configuration file is a directory"}, summaries(diags)); diff != "" {
+		t.Errorf("only a directory: summaries (-want +got):\n%s", diff)
 	}
 }
 
@@ -478,5 +503,80 @@ func TestLoadBackend(t *testing.T) {
 	}
 	if be, diags := LoadBackend(t.TempDir()); be != nil || diags.HasErrors() {
 		t.Errorf("LoadBackend of an empty directory = %v, %v", be, diags)
+	}
+}
+
+func TestSensitiveArguments(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": `
+variable "token" {
+  type      = string
+  sensitive = true
+}
+variable "all" {
+  type      = map(string)
+  sensitive = true
+  default   = { A = "1" }
+}
+variable "cpus" {
+  type      = number
+  sensitive = true
+  default   = 2
+}
+image "a" {
+  env   = { TOKEN = var.token, PLAIN = "x" }
+  setup = ["echo hi", "login ${var.token}"]
+  apt   = ["jq"]
+}
+image "b" {
+  env = var.all
+}
+pool "p" {
+  image = image.a
+  vcpus = var.cpus
+}
+`})
+	cfg, diags := Load(dir, LoadOptions{Vars: []string{"token=s3cret"}})
+	failOnDiags(t, cfg, diags)
+	tests := map[string]struct {
+		got, want [][]string
+	}{
+		"map key and list index": {cfg.Images["a"].Sensitive, [][]string{{"env", "TOKEN"}, {"setup", "1"}}},
+		"whole value":            {cfg.Images["b"].Sensitive, [][]string{{"env"}}},
+		"pool argument":          {cfg.Pools["p"].Sensitive, [][]string{{"vcpus"}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			sortPaths := cmpopts.SortSlices(func(a, b []string) bool { return strings.Join(a, ".") < strings.Join(b, ".") })
+			if diff := cmp.Diff(tc.want, tc.got, sortPaths); diff != "" {
+				t.Errorf("sensitive paths (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The decoded values themselves are plain, for the bootstrap to use.
+	if got := cfg.Images["a"].Env["TOKEN"]; got != "s3cret" {
+		t.Errorf("env TOKEN = %q", got)
+	}
+}
+
+// TestManyLocals: evaluating locals costs time in proportion to their
+// number, not its square (20,000 took a minute when every expression saw
+// a fresh object of all locals).
+func TestManyLocals(t *testing.T) {
+	const n = 20000
+	var b strings.Builder
+	b.WriteString("locals {\n  l0 = 1\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "  l%d = local.l%d + 1\n", i, i-1)
+	}
+	b.WriteString("}\n")
+	dir := writeConfig(t, map[string]string{"main.sky.hcl": b.String()})
+	start := time.Now()
+	cfg, diags := Load(dir, LoadOptions{})
+	failOnDiags(t, cfg, diags)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("%d locals took %s", n, took)
+	}
+	if got := cfg.Locals[fmt.Sprintf("l%d", n-1)]; !got.RawEquals(cty.NumberIntVal(n)) {
+		t.Errorf("last local = %#v", got)
 	}
 }

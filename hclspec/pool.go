@@ -40,6 +40,8 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		DeclRange:   b.DefRange,
 	}
 	content, diags := b.Body.Content(poolSchema)
+	l.sensitive = nil
+	defer func() { p.Sensitive = l.takeSensitive() }()
 	nodesOK = true
 
 	if attr, ok := content.Attributes["provider"]; ok {
@@ -67,7 +69,7 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 	}
 
 	if _, ok := content.Attributes["nodes"]; ok {
-		p.Nodes, nodesOK = l.intArg(content, "nodes", 1, &diags)
+		p.Nodes, nodesOK = l.intArg(content, "nodes", 1, MaxNodes, &diags)
 	}
 	p.VCPUs, _ = l.numberArg(content, "vcpus", 0, &diags)
 	p.MemoryGB, _ = l.numberArg(content, "memory_gb", 0, &diags)
@@ -83,7 +85,7 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		}
 	}
 	p.TTL, _ = l.durationArg(content, "ttl", &diags)
-	if n, ok := l.intArg(content, "concurrency", 1, &diags); ok {
+	if n, ok := l.intArg(content, "concurrency", 1, 0, &diags); ok {
 		p.Concurrency = n
 	}
 	return p, nodesOK, diags

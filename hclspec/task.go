@@ -3,6 +3,7 @@ package hclspec
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -101,17 +102,23 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	if hasRun {
 		if v, ok, d := l.arg(runAttr, cty.String, false); t.record(v, ok, d, &diags) {
-			t.Run = v.AsString()
+			if strings.TrimSpace(v.AsString()) == "" {
+				diags = append(diags, l.invalidValue(runAttr, "The run script of task %q is empty; give the shell commands to run.", t.Name))
+			} else {
+				t.Run = v.AsString()
+			}
 		}
 	}
 	if hasCmd {
 		if v, ok, d := l.arg(cmdAttr, cty.List(cty.String), false); t.record(v, ok, d, &diags) {
 			if v.LengthInt() == 0 {
 				diags = append(diags, l.invalidValue(cmdAttr, "The command must have at least one element: the program to run."))
-			} else if cmd, d := stringList(cmdAttr, v); !d.HasErrors() {
-				t.Command = cmd
-			} else {
+			} else if cmd, d := stringList(cmdAttr, v); d.HasErrors() {
 				diags = append(diags, d...)
+			} else if strings.TrimSpace(cmd[0]) == "" {
+				diags = append(diags, l.invalidValue(cmdAttr, "The first element of command, the program to run, is empty."))
+			} else {
+				t.Command = cmd
 			}
 		}
 	}
@@ -166,6 +173,8 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	if hasForEach && !hasCount && !broadcast {
 		if v, ok, d := l.arg(forEachAttr, cty.DynamicPseudoType, false); t.record(v, ok, d, &diags) {
 			switch ty := v.Type(); {
+			case (ty.IsCollectionType() || ty.IsTupleType() || ty.IsObjectType()) && v.LengthInt() > MaxTaskItems:
+				diags = append(diags, l.invalidValue(forEachAttr, "The for_each of a task may have at most %d items; got %d.", MaxTaskItems, v.LengthInt()))
 			case ty.IsListType(), ty.IsTupleType(), ty.IsSetType():
 				i := 0
 				for _, e := range elements(v) {
@@ -187,7 +196,7 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	}
 	if hasCount && !hasForEach && !broadcast {
 		if v, ok, d := l.arg(countAttr, cty.Number, false); t.record(v, ok, d, &diags) {
-			if n, ok := l.checkInt(countAttr, v, 0, &diags); ok {
+			if n, ok := l.checkInt(countAttr, v, 0, MaxTaskItems, &diags); ok {
 				t.ForEach = make([]EachItem, n)
 				for i := range n {
 					t.ForEach[i] = EachItem{Key: cty.NumberIntVal(int64(i)), Value: cty.NumberIntVal(int64(i))}
@@ -201,11 +210,12 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 		if v, ok, d := l.arg(attr, cty.Map(cty.String), false); t.record(v, ok, d, &diags) {
 			env, d := stringMap(attr, v)
 			diags = append(diags, d...)
+			diags = append(diags, checkEnvNames(attr, env)...)
 			t.Env = env
 		}
 	}
 	t.Timeout, _ = l.durationArg(content, "timeout", &diags)
-	t.Retries, _ = l.intArg(content, "retries", 0, &diags)
+	t.Retries, _ = l.intArg(content, "retries", 0, 0, &diags)
 	if ff, ok := l.boolArg(content, "fail_fast", &diags); ok {
 		t.FailFast = ff
 	}

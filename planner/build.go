@@ -29,6 +29,10 @@ type Options struct {
 	Targets []string
 	// Notes from refresh, carried into the plan.
 	Notes []string
+	// Gone are the resources of the state before refresh that refresh
+	// found missing on their provider (removed by hand). A destroy plan
+	// deletes them all the same, which removes them from the state.
+	Gone []*state.Resource
 }
 
 // Build diffs cfg against the refreshed state prior and returns the plan.
@@ -72,7 +76,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 	for _, addr := range addrs {
 		d := want[addr]
 		cur := prior.Get(addr)
-		c := &Change{Address: addr, Type: d.typ, Pool: d.pool, Provider: d.provider, After: d.attrs}
+		c := &Change{Address: addr, Type: d.typ, Pool: d.pool, Provider: d.provider, After: d.attrs, Sensitive: d.sensitive}
 		if d.index >= 0 {
 			i := d.index
 			c.Index = &i
@@ -82,6 +86,7 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			c.Action = Create
 		default:
 			c.Before = cur.Attributes
+			c.BeforeSensitive = unionPaths(cur.Sensitive, d.sensitive)
 			c.PriorID = cur.ID
 			f, _ := reg.Lookup(providerType(cfg, d.provider))
 			upd, repl := diffAttrs(cur.Attributes, d.attrs, f, d.typ == string(providers.KindPool))
@@ -113,12 +118,22 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 		}
 		p.Changes = append(p.Changes, c)
 	}
+	for _, a := range opts.Replace {
+		ca, _ := CanonicalAddress(a)
+		if prior.Get(ca) == nil {
+			what := "it is not in the state"
+			if want[ca] == nil {
+				what = "it is neither in the configuration nor in the state"
+			}
+			p.Warnings = append(p.Warnings, fmt.Sprintf("-replace=%s names no existing resource (%s), so it replaces nothing.", a, what))
+		}
+	}
 	for _, r := range prior.Resources {
 		if _, ok := want[r.Address]; ok {
 			continue
 		}
 		c := &Change{Address: r.Address, Type: r.Type, Pool: r.Pool, Index: r.Index, Provider: r.Provider,
-			Action: Delete, Before: r.Attributes, PriorID: r.ID}
+			Action: Delete, Before: r.Attributes, BeforeSensitive: r.Sensitive, PriorID: r.ID}
 		if !opts.Destroy {
 			if _, ok := cfg.Pools[r.Pool]; !ok {
 				c.Reason = "is not in the configuration"
@@ -127,6 +142,16 @@ func Build(cfg *hclspec.Config, prior *state.State, reg *providers.Registry, opt
 			}
 		}
 		p.Changes = append(p.Changes, c)
+	}
+	if opts.Destroy {
+		for _, r := range opts.Gone {
+			if prior.Get(r.Address) != nil || p.Change(r.Address) != nil {
+				continue
+			}
+			p.Changes = append(p.Changes, &Change{Address: r.Address, Type: r.Type, Pool: r.Pool, Index: r.Index,
+				Provider: r.Provider, Action: Delete, Before: r.Attributes, BeforeSensitive: r.Sensitive, PriorID: r.ID,
+				Reason: "no longer exists on the provider, so it is only removed from the state"})
+		}
 	}
 	if len(opts.Targets) > 0 {
 		if err := p.target(opts.Targets); err != nil {
@@ -240,16 +265,21 @@ func (p *Plan) target(targets []string) error {
 		if err != nil {
 			return err
 		}
+		matched := false
 		for _, c := range p.Changes {
 			if c.Pool != pool {
 				continue
 			}
 			if idx < 0 || (c.Index != nil && *c.Index == idx) {
 				keep[c.Address] = true
+				matched = true
 			}
 			if idx >= 0 && c.Index == nil && (c.Action == Create || c.Action == DeleteThenCreate) {
 				keep[c.Address] = true
 			}
+		}
+		if !matched {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("-target=%s matches no resource in the configuration or the state, so the plan has no changes for it.", t))
 		}
 	}
 	p.Changes = slices.DeleteFunc(p.Changes, func(c *Change) bool { return !keep[c.Address] })

@@ -43,6 +43,8 @@ type desired struct {
 	index    int
 	provider string
 	attrs    map[string]any
+	// sensitive lists the paths of attrs that hold sensitive values.
+	sensitive [][]string
 }
 
 // NewProviderConfig is what plans and state keep of a provider block: its
@@ -191,7 +193,8 @@ func desiredResources(cfg *hclspec.Config, reg *providers.Registry) (map[string]
 			a := normalize(nodeAttrs)
 			a["index"] = float64(i)
 			naddr := providers.NodeAddress(p.Name, i)
-			out[naddr] = &desired{addr: naddr, typ: string(providers.KindNode), pool: p.Name, index: i, provider: p.Provider, attrs: a}
+			out[naddr] = &desired{addr: naddr, typ: string(providers.KindNode), pool: p.Name, index: i, provider: p.Provider, attrs: a,
+				sensitive: nodeSensitive(p, img)}
 		}
 	}
 	return out, nil
@@ -227,15 +230,21 @@ func normalize(m map[string]any) map[string]any {
 }
 
 // IncludesHash hashes the names, modes and contents of every file under
-// the include paths (relative to dir), leaving out names matching excludes.
+// the include paths (relative to dir), leaving out what the excludes
+// (.gitignore patterns, see hclspec.Excludes) match: exactly what the
+// bootstrap sends.
 func IncludesHash(dir string, includes, excludes []string) (string, error) {
+	excl, err := hclspec.NewExcludes(excludes)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	for _, inc := range includes {
 		root := inc
 		if !filepath.IsAbs(root) {
 			root = filepath.Join(dir, inc)
 		}
-		err := fileset.Walk(root, excludes, func(rel string, info fs.FileInfo, full string) error {
+		err := fileset.Walk(root, excl, func(rel string, info fs.FileInfo, full string) error {
 			fmt.Fprintf(h, "%s\x00%s\x00%o\x00", inc, rel, info.Mode())
 			if info.Mode().IsRegular() {
 				f, err := os.Open(full)

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
@@ -33,6 +36,9 @@ type Plan struct {
 	// for show -json's output_changes. The caller that holds the
 	// configuration fills them in; nil when it did not.
 	Outputs map[string]OutputChange `json:"outputs,omitempty"`
+	// Warnings are about the options the plan was made with: a -replace
+	// or -target naming nothing.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // OutputChange is one output value before and after a plan. A value is
@@ -73,6 +79,12 @@ type Change struct {
 	// never holds provider facts: those are known after apply.
 	Before map[string]any `json:"before,omitempty"`
 	After  map[string]any `json:"after,omitempty"`
+	// Sensitive lists the paths of After whose values derive from a
+	// sensitive variable, BeforeSensitive those of Before (as recorded in
+	// state, and what the configuration marks now). Human and JSON output
+	// show them masked; the values are kept for the executor.
+	Sensitive       [][]string `json:"sensitive,omitempty"`
+	BeforeSensitive [][]string `json:"before_sensitive,omitempty"`
 	// ReplacePaths names the attributes whose change forces replacement.
 	ReplacePaths []string `json:"replace_paths,omitempty"`
 	// Reason explains an action not visible in the attributes
@@ -153,6 +165,20 @@ func sortChanges(cs []*Change) {
 // ParseAddress splits "pool.dev" and "pool.dev.node[1]" (also the short
 // "dev/1" and "dev") into a pool name and a node index (-1 for the pool).
 func ParseAddress(addr string) (pool string, index int, err error) {
+	pool, index, err = parseAddress(addr)
+	if err == nil && !validPoolName(pool) {
+		return "", 0, fmt.Errorf("invalid resource address %q: %q is not a pool name", addr, pool)
+	}
+	return pool, index, err
+}
+
+// validPoolName reports whether s can name a pool: an HCL identifier
+// (which the configuration requires of block names), in valid UTF-8.
+func validPoolName(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsAny(s, "./[] ") && hclsyntax.ValidIdentifier(s)
+}
+
+func parseAddress(addr string) (pool string, index int, err error) {
 	if p, i, ok := strings.Cut(addr, "/"); ok && !strings.HasPrefix(addr, "pool.") {
 		var n int
 		if _, err := fmt.Sscanf(i, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != i {

@@ -261,6 +261,10 @@ func TestParseAddress(t *testing.T) {
 		"pool.dev.nodes[1]": {err: true},
 		"dev":               {err: true},
 		"pool.":             {err: true},
+		"./0":               {err: true}, // found by FuzzParseAddress
+		"\xe4.0/10000":      {err: true},
+		"pool.a b":          {err: true},
+		"pool.my-pool_2":    {pool: "my-pool_2", index: -1},
 	}
 	for in, tc := range tests {
 		t.Run(in, func(t *testing.T) {

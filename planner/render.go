@@ -28,6 +28,9 @@ var knownAfterApply = map[string][]string{
 // Render writes the human plan: the legend, each change with its attribute
 // diff, and the summary line.
 func (p *Plan) Render(w io.Writer, col Colors) {
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "%sWarning:%s %s\n\n", col.Bold, col.Reset, warn)
+	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)
 	}
@@ -116,42 +119,50 @@ func (c *Change) render(w io.Writer, col Colors) {
 	unchanged := 0
 	switch c.Action {
 	case Create:
+		after := MaskAttributes(c.After, c.Sensitive)
 		keys := sortedKeys(c.After)
 		for _, k := range keys {
 			if (isZero(c.After[k]) && k != "index") || k == "pool" {
 				continue
 			}
-			lines = append(lines, line{"+", k, formatValue(c.After[k]), ""})
+			lines = append(lines, line{"+", k, formatValue(after[k]), ""})
 		}
 		for _, k := range knownAfterApply[c.Type] {
 			lines = append(lines, line{"+", k, "(known after apply)", ""})
 		}
 	case Delete:
+		before := MaskAttributes(c.Before, c.BeforeSensitive)
 		keys := sortedKeys(c.Before)
 		for _, k := range keys {
 			if isZero(c.Before[k]) || k == "host_key" || k == "provider_config" {
 				continue
 			}
-			lines = append(lines, line{"-", k, formatValue(c.Before[k]) + " -> null", ""})
+			lines = append(lines, line{"-", k, formatValue(before[k]) + " -> null", ""})
 		}
 		if c.PriorID != "" {
 			lines = append(lines, line{"-", "id", fmt.Sprintf("%q -> null", c.PriorID), ""})
 		}
 	default:
+		before := MaskAttributes(c.Before, c.BeforeSensitive)
+		after := MaskAttributes(c.After, c.Sensitive)
 		for _, k := range sortedKeys(c.After) {
 			if identityAttrs[k] && k != "image" {
 				continue
 			}
-			b, a := c.Before[k], c.After[k]
-			if reflect.DeepEqual(b, a) {
+			if reflect.DeepEqual(c.Before[k], c.After[k]) {
 				unchanged++
 				continue
 			}
+			b, a := formatValue(before[k]), formatValue(after[k])
 			note := ""
 			if slices.Contains(c.ReplacePaths, k) {
 				note = " # forces replacement"
 			}
-			lines = append(lines, line{"~", k, formatValue(b) + " -> " + formatValue(a), note})
+			if a == b {
+				// Only a masked part differs: say that it does, not what.
+				note += " # (a sensitive value changed)"
+			}
+			lines = append(lines, line{"~", k, b + " -> " + a, note})
 		}
 		if c.PriorID != "" {
 			if c.Action == DeleteThenCreate {
@@ -205,6 +216,8 @@ func formatValue(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "null"
+	case MaskedValue:
+		return SensitiveText
 	case string:
 		return fmt.Sprintf("%q", v)
 	case []any:

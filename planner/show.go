@@ -124,9 +124,11 @@ type JSONResource struct {
 	Index        *int           `json:"index,omitempty"`
 	ProviderName string         `json:"provider_name"`
 	Values       map[string]any `json:"values"`
-	DependsOn    []string       `json:"depends_on,omitempty"`
-	Tainted      bool           `json:"tainted,omitempty"`
-	Status       string         `json:"status,omitempty"`
+	// SensitiveValues has true where Values holds a masked value.
+	SensitiveValues map[string]any `json:"sensitive_values"`
+	DependsOn       []string       `json:"depends_on,omitempty"`
+	Tainted         bool           `json:"tainted,omitempty"`
+	Status          string         `json:"status,omitempty"`
 }
 
 // JSONResourceChange is one entry of resource_changes.
@@ -181,11 +183,11 @@ func (p *Plan) JSON(version string) *JSONPlan {
 			ProviderName: c.Provider,
 			Change: JSONChange{
 				Actions:         c.Action.Actions(),
-				Before:          publicAttrs(c.Before),
-				After:           publicAttrs(c.After),
+				Before:          MaskAttributes(c.Before, c.BeforeSensitive),
+				After:           MaskAttributes(c.After, c.Sensitive),
 				AfterUnknown:    map[string]any{},
-				BeforeSensitive: map[string]any{},
-				AfterSensitive:  map[string]any{},
+				BeforeSensitive: sensitiveShape(c.Before, c.BeforeSensitive),
+				AfterSensitive:  sensitiveShape(c.After, c.Sensitive),
 			},
 		}
 		if c.After != nil && c.Action != Update {
@@ -212,12 +214,21 @@ func (p *Plan) JSON(version string) *JSONPlan {
 		if c.After != nil {
 			out.PlannedValues.RootModule.Resources = append(out.PlannedValues.RootModule.Resources, JSONResource{
 				Address: c.Address, Mode: "managed", Type: c.Type, Name: c.Pool, Index: c.Index,
-				ProviderName: c.Provider, Values: publicAttrs(c.After),
+				ProviderName: c.Provider, Values: MaskAttributes(c.After, c.Sensitive),
+				SensitiveValues: sensitiveShape(c.After, c.Sensitive),
 			})
 		}
 	}
 	if p.Prior != nil {
-		out.PriorState = StateJSON(p.Prior)
+		// What the configuration marks sensitive now is hidden in the
+		// prior state too, even where the state did not record it.
+		prior := p.Prior.DeepCopy()
+		for _, c := range p.Changes {
+			if r := prior.Get(c.Address); r != nil {
+				r.Sensitive = unionPaths(r.Sensitive, c.BeforeSensitive)
+			}
+		}
+		out.PriorState = StateJSON(prior)
 	}
 	out.Configuration = p.configurationJSON()
 	for name, o := range p.Outputs {
@@ -313,29 +324,17 @@ func StateJSON(st *state.State) *JSONState {
 	js := &JSONState{FormatVersion: "1.0", Lineage: st.Lineage, Serial: st.Serial}
 	js.Values.RootModule.Resources = []JSONResource{}
 	for _, r := range st.Resources {
-		vals := publicAttrs(r.Attributes)
+		vals := MaskAttributes(r.Attributes, r.Sensitive)
 		if vals == nil {
 			vals = map[string]any{}
 		}
 		vals["id"] = r.ID
 		js.Values.RootModule.Resources = append(js.Values.RootModule.Resources, JSONResource{
 			Address: r.Address, Mode: "managed", Type: r.Type, Name: r.Pool, Index: r.Index,
-			ProviderName: r.Provider, Values: vals, DependsOn: r.Dependencies,
-			Tainted: r.Status == state.StatusTainted, Status: string(r.Status),
+			ProviderName: r.Provider, Values: vals, SensitiveValues: sensitiveShape(r.Attributes, r.Sensitive),
+			DependsOn: r.Dependencies,
+			Tainted:   r.Status == state.StatusTainted, Status: string(r.Status),
 		})
 	}
 	return js
-}
-
-// publicAttrs drops nothing secret today (secrets live in .skyward/keys,
-// never in attributes) but returns a copy so callers may add to it.
-func publicAttrs(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -102,8 +102,11 @@ func (f *File) Read() (*State, error) {
 	return &s, nil
 }
 
-// validate checks what decoding cannot: every resource present, addressed
-// once, with a known status.
+// Validate checks what decoding cannot: every resource present, addressed
+// once, with a known status. Read does this; a state from elsewhere (a
+// saved plan's prior state) is checked with it.
+func (s *State) Validate() error { return s.validate() }
+
 func (s *State) validate() error {
 	seen := make(map[string]bool, len(s.Resources))
 	for i, r := range s.Resources {

@@ -41,9 +41,14 @@ type Resource struct {
 	ID       string `json:"id"`
 	// Attributes: the desired settings the resource was created with (for
 	// diffing) and the provider's facts (addresses, ports, pinned host key).
-	Attributes   map[string]any `json:"attributes"`
-	Dependencies []string       `json:"dependencies,omitempty"`
-	Status       Status         `json:"status"`
+	Attributes map[string]any `json:"attributes"`
+	// Sensitive lists the attribute paths whose values derive from a
+	// sensitive variable (["env", "TOKEN"]: a map key; ["setup", "1"]: a
+	// list index; ["env"]: the whole attribute). Their values are kept
+	// here, in a 0600 file, but never shown.
+	Sensitive    [][]string `json:"sensitive_attributes,omitempty"`
+	Dependencies []string   `json:"dependencies,omitempty"`
+	Status       Status     `json:"status"`
 }
 
 // New returns an empty state with the given lineage.
@@ -104,6 +109,10 @@ func (r *Resource) DeepCopy() *Resource {
 	}
 	c.Attributes = copyMap(r.Attributes)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
+	c.Sensitive = nil
+	for _, p := range r.Sensitive {
+		c.Sensitive = append(c.Sensitive, append([]string(nil), p...))
+	}
 	return &c
 }
 

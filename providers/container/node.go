@@ -397,10 +397,34 @@ func (p *Provider) deleteNode(ctx context.Context, o providers.Object) error {
 		return nil
 	}
 	err := p.api.ContainerRemove(ctx, o.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	// A removal that an earlier run started (a destroy killed midway) may
+	// still be going on: wait for it to finish, trying again should it
+	// have failed.
+	for removalInProgress(err) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delete: container %s: waiting for its removal already in progress: %w", o.ID, ctx.Err())
+		case <-time.After(removalPoll):
+		}
+		if _, ierr := p.api.ContainerInspect(ctx, o.ID); cerrdefs.IsNotFound(ierr) {
+			return nil
+		}
+		err = p.api.ContainerRemove(ctx, o.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("delete: container %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// removalPoll is how often a container whose removal is already in
+// progress is looked at again.
+var removalPoll = 200 * time.Millisecond
+
+// removalInProgress reports whether err is Docker's "removal of container
+// ... is already in progress".
+func removalInProgress(err error) bool {
+	return err != nil && cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 // resources turns a node's vCPUs and GB into limits; 0 means no limit.

@@ -1,0 +1,7 @@
+image "py" {
+  excludes = [
+    "ok/**",
+    "[", # ERROR: Invalid exclude pattern
+    "",  # ERROR: Invalid exclude pattern
+  ]
+}
