@@ -156,7 +156,7 @@ type Recipe struct {
 	// image's excludes, .gitignore patterns compiled by the caller); nil
 	// leaves out nothing.
 	Exclude fileset.Matcher
-	Dir      string
+	Dir     string
 }
 
 // PhaseEvent reports a bootstrap phase (Status set) or one line of its

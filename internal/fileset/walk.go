@@ -69,7 +69,6 @@ func Walk(root string, exclude Matcher, fn func(rel string, info fs.FileInfo, fu
 	})
 }
 
-
 // isPlanFile reports whether the file at p begins as a plan file does.
 func isPlanFile(p string) bool {
 	f, err := os.Open(p)
