@@ -62,15 +62,8 @@ func runRun(m *Meta, args []string) error {
 		return err
 	}
 	// The first interrupt cancels the executions on the nodes.
-	ctx, cancel := context.WithCancel(m.Ctx)
+	ctx, cancel := m.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-m.Stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
 
 	cfg, err := m.loadConfig(&vars, nil)
 	if err != nil {
@@ -648,3 +641,17 @@ func lastLines(s string, n int) string {
 // inlineResult is the longest result printed on its execution's line in
 // the summary; a longer one is printed whole on a line of its own.
 const inlineResult = 60
+
+// untilStop returns a context that ends with m.Ctx or at the first
+// Ctrl-C (m.Stop).
+func (m *Meta) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(m.Ctx)
+	go func() {
+		select {
+		case <-m.Stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
+}

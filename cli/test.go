@@ -67,15 +67,8 @@ func runTest(m *Meta, args []string) error {
 
 	// The first interrupt stops the tests; what they created is still
 	// destroyed.
-	ctx, cancel := context.WithCancel(m.Ctx)
+	ctx, cancel := m.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-m.Stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
 
 	st, err := m.readState()
 	if err != nil {

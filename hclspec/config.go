@@ -168,7 +168,8 @@ type LoadOptions struct {
 	ProviderSchemas map[string]hcldec.ObjectSpec
 	// PoolValues gives `pool.NAME` its value in expressions once a pool is
 	// applied: an object with "name" and "nodes" (a list of objects with
-	// "id", "private_ip", "ssh_host", "ssh_port"). Pools not present here
+	// "id", "index", "private_ip", "public_ip", "ssh_host", "ssh_port",
+	// "ssh_user"). Pools not present here
 	// evaluate to unknown.
 	PoolValues map[string]cty.Value
 }

@@ -208,18 +208,10 @@ func (f *File) Write(s *State) error {
 	if s == nil {
 		return errors.New("state: Write of a nil state")
 	}
-	out := *s
-	out.Serial = s.Serial + 1
-	out.Version = FormatVersion
-	if out.Resources == nil {
-		// "resources": [] reads better than null and decodes the same.
-		out.Resources = []*Resource{}
-	}
-	data, err := json.MarshalIndent(&out, "", "  ")
+	out, data, err := encodeNext(s)
 	if err != nil {
-		return fmt.Errorf("write state: encode: %w", err)
+		return err
 	}
-	data = append(data, '\n')
 
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		return fmt.Errorf("write state: %w", err)
@@ -306,4 +298,21 @@ func syncDirectory(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// encodeNext returns the state that writing s stores (its serial raised,
+// this build's format version) and its encoding.
+func encodeNext(s *State) (*State, []byte, error) {
+	out := *s
+	out.Serial = s.Serial + 1
+	out.Version = FormatVersion
+	if out.Resources == nil {
+		// "resources": [] reads better than null and decodes the same.
+		out.Resources = []*Resource{}
+	}
+	data, err := json.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return nil, nil, fmt.Errorf("write state: encode: %w", err)
+	}
+	return &out, append(data, '\n'), nil
 }

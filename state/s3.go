@@ -221,17 +221,10 @@ func (b *S3) Write(s *State) error {
 			return fmt.Errorf("write state %s: the stored state has serial %d, newer than the %d this command read; nothing was written: run the command again", b, b.serial, s.Serial)
 		}
 	}
-	out := *s
-	out.Serial = s.Serial + 1
-	out.Version = FormatVersion
-	if out.Resources == nil {
-		out.Resources = []*Resource{}
-	}
-	data, err := json.MarshalIndent(&out, "", "  ")
+	out, data, err := encodeNext(s)
 	if err != nil {
-		return fmt.Errorf("write state: encode: %w", err)
+		return err
 	}
-	data = append(data, '\n')
 
 	if b.etag != "" && !b.isVersioned(ctx) {
 		if _, err := b.put(ctx, b.cfg.Key+".backup", b.data, nil); err != nil {
