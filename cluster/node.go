@@ -525,7 +525,11 @@ func announceOnce(ctx context.Context, c *Client, token string, node int, body [
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.agentClient().Do(req)
 	if err != nil {
-		return err
+		if c.Lost() || errors.Is(err, ErrAgentDown) {
+			return err
+		}
+		// The agent went away mid-request: it is being restarted.
+		return fmt.Errorf("%w: %v", ErrAgentDown, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))

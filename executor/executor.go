@@ -235,6 +235,9 @@ type walk struct {
 	st   *state.State
 	res  *Result
 	ok   map[string]bool // steps that succeeded
+	// headsUp holds, by pool, a channel closed once the pool's head has
+	// started its agent in this apply (see headUp).
+	headsUp map[string]chan struct{}
 }
 
 // succeeded reports whether the step with the given ID finished without

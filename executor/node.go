@@ -158,6 +158,9 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	if err := cluster.StartAgent(ctx, cl, cfg, newBinary); err != nil {
 		return err
 	}
+	if *c.Index == 0 {
+		w.headUp(c.Pool)
+	}
 
 	w.phase(c, "joining")
 	jctx, cancel := context.WithTimeout(hctx, joinTimeout)
@@ -173,6 +176,34 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	return nil
 }
 
+// headUpChan returns the channel closed once the agent of the pool's head
+// has started in this apply.
+func (w *walk) headUpChan(pool string) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.headsUp == nil {
+		w.headsUp = map[string]chan struct{}{}
+	}
+	ch, ok := w.headsUp[pool]
+	if !ok {
+		ch = make(chan struct{})
+		w.headsUp[pool] = ch
+	}
+	return ch
+}
+
+// headUp says that the agent of the pool's head has started.
+func (w *walk) headUp(pool string) {
+	ch := w.headUpChan(pool)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
 // announce connects to the head of the node's pool and tells its agent
 // that the node has the private address addr. It returns the connection
 // to the head, for the caller to wait on and close.
@@ -180,6 +211,24 @@ func (w *walk) announce(ctx context.Context, c *planner.Change, token, addr stri
 	headAddr := providers.NodeAddress(c.Pool, 0)
 	if addr == "" {
 		return nil, fmt.Errorf("%s: the provider reported no private address", c.Address)
+	}
+	// A head this apply creates or updates is reached once its agent runs
+	// (again): by then its host key is pinned, it is no longer being baked
+	// (which moves its authorized keys aside for a moment) and a restart
+	// of its agent is over.
+	if hc := w.plan.Change(headAddr); hc != nil && hc.Action != planner.NoOp && hc.Action != planner.Delete {
+		up := w.headUpChan(c.Pool)
+		err := idle(ctx, func() error {
+			select {
+			case <-up:
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("%s: waiting for the head %s: %w", c.Address, headAddr, ctx.Err())
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	r := w.get(headAddr)
 	if r == nil {
