@@ -474,10 +474,17 @@ func (b *bootstrap) syncIncludes() error {
 		return err
 	}
 	if err := os.Rename(work, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		// A directory of a lower image layer (a prebaked image) cannot be
+		// renamed on overlay file systems (EXDEV): remove it instead.
+		if !errors.Is(err, syscall.EXDEV) {
+			return fmt.Errorf("move %s aside: %w", work, err)
+		}
+		if err := os.RemoveAll(work); err != nil {
+			return fmt.Errorf("remove %s: %w", work, err)
+		}
 	}
 	if err := os.Rename(staging, work); err != nil {
-		return err
+		return fmt.Errorf("move the new includes into %s: %w", work, err)
 	}
 	return os.RemoveAll(old)
 }

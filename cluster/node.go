@@ -176,12 +176,19 @@ type PhaseError struct {
 	Address  string
 	Phase    string
 	ExitCode int
-	Tail     []string // the last lines of the phase's output
+	// Reason is what the node said went wrong ("" when it is only the
+	// exit status): for a phase the agent carries out itself (env,
+	// includes) it is the whole story.
+	Reason string
+	Tail   []string // the last lines of the phase's output
 }
 
 func (e *PhaseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: bootstrap: %s: exit status %d", e.Address, e.Phase, e.ExitCode)
+	if e.Reason != "" && e.Reason != fmt.Sprintf("exit status %d", e.ExitCode) {
+		b.WriteString(": " + e.Reason)
+	}
 	for _, l := range e.Tail {
 		b.WriteString("\n  " + l)
 	}
@@ -236,7 +243,7 @@ func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)
 				tails[l.Phase] = t
 			}
 			if ev.Status == "failed" {
-				failed = &PhaseError{Address: name, Phase: l.Phase, ExitCode: l.ExitCode, Tail: tails[l.Phase]}
+				failed = &PhaseError{Address: name, Phase: l.Phase, ExitCode: l.ExitCode, Reason: l.Error, Tail: tails[l.Phase]}
 			}
 			if events != nil {
 				events(ev)
