@@ -601,7 +601,7 @@ func TestBootstrapErrors(t *testing.T) {
 			code:   1,
 			wantErr: "pool.dev.node[1]: bootstrap: apt: exit status 100\n  " +
 				strings.Join(numbered(2, tailLines+1), "\n  "),
-			wantPhaseErr: &PhaseError{Address: "pool.dev.node[1]", Phase: "apt", ExitCode: 100, Tail: numbered(2, tailLines+1)},
+			wantPhaseErr: &PhaseError{Address: "pool.dev.node[1]", Phase: "apt", ExitCode: 100, Reason: "exit status 100", Tail: numbered(2, tailLines+1)},
 		},
 		"exit without a failed phase": {
 			stderr:  "\nsudo: a terminal is required to read the password\nsudo: a password is required\n\n",
