@@ -28,7 +28,7 @@ var (
 	// A worker retries a refused or failed join with a backoff from
 	// joinRetryMin to joinRetryMax, until the head accepts.
 	joinRetryMin  = 50 * time.Millisecond
-	joinRetryMax  = time.Second
+	joinRetryMax  = 250 * time.Millisecond
 	joinHeartbeat = 2 * time.Second // once accepted
 )
 

@@ -63,34 +63,28 @@ func (c *Client) guard(cmd string) string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// install writes r to path with mode, as root.
-func (c *Client) install(ctx context.Context, r io.Reader, dst string, mode os.FileMode) error {
-	if c.ep.User == "" || c.ep.User == "root" {
-		return c.Upload(ctx, r, dst, mode)
-	}
-	tmp := fmt.Sprintf("/tmp/.skyward-%d-%s", time.Now().UnixNano(), path.Base(dst))
-	if err := c.Upload(ctx, r, tmp, 0o600); err != nil {
-		return err
-	}
-	_, err := c.Output(ctx, c.Sudo(fmt.Sprintf("install -D -m %o %s %s && rm -f %s", mode, shellQuote(tmp), shellQuote(dst), shellQuote(tmp))))
-	return err
-}
-
 // EnsureAgent makes sure the node runs the same skyward binary as
 // localPath and reports whether it installed it. The sha256 written beside
 // the installed binary tells whether it is current; only when it is not is
-// the node's architecture checked and the binary uploaded.
+// the binary streamed to the node (after checking that the node's
+// architecture runs it), in one command that checks its sha256 before
+// putting it in place, as root.
 func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error) {
 	name := c.ep.name()
 	sum, err := agent.FileSum(localPath)
 	if err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
-	remote, _ := c.Output(ctx, "cat "+agent.BinarySumPath+" 2>/dev/null || true")
-	if strings.TrimSpace(string(remote)) == sum {
+	// The installed sum and the machine, in one round trip.
+	out, err := c.Output(ctx, "cat "+agent.BinarySumPath+" 2>/dev/null; echo; uname -m")
+	if err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) > 0 && strings.TrimSpace(lines[0]) == sum {
 		return false, nil
 	}
-	if err := checkArch(ctx, c, localPath); err != nil {
+	if err := checkArch(localPath, strings.TrimSpace(lines[len(lines)-1])); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
 	f, err := os.Open(localPath)
@@ -99,38 +93,32 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	}
 	defer f.Close()
 	// The sum goes last: an upload cut short leaves no sum that matches.
-	if err := c.install(ctx, f, agentPath, 0o755); err != nil {
-		return false, fmt.Errorf("%s: agent: %w", name, err)
-	}
-	// What landed must be what was sent, byte for byte.
-	out, err := c.Output(ctx, "sha256sum "+agentPath)
-	if err != nil {
-		return false, fmt.Errorf("%s: agent: check the uploaded binary: %w", name, err)
-	}
-	if got, _, _ := strings.Cut(strings.TrimSpace(string(out)), " "); got != sum {
-		return false, fmt.Errorf("%s: agent: the uploaded binary's sha256 is %s, not %s", name, got, sum)
-	}
-	if err := c.install(ctx, strings.NewReader(sum+"\n"), agent.BinarySumPath, 0o644); err != nil {
-		return false, fmt.Errorf("%s: agent: %w", name, err)
+	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum)), f); err != nil {
+		return false, fmt.Errorf("%s: agent: upload: %w", name, err)
 	}
 	return true, nil
 }
 
-// checkArch makes sure the node's architecture runs the ELF binary at
-// localPath.
-func checkArch(ctx context.Context, c *Client, localPath string) error {
+// uploadAgentScript installs the binary on its standard input as
+// agentPath, if its sha256 is sum, and records the sum beside it.
+func uploadAgentScript(sum string) string {
+	tmp := path.Dir(agentPath) + "/.skyward.upload"
+	return fmt.Sprintf(`set -e; mkdir -p %[1]s; cat > %[2]s; got=$(sha256sum %[2]s | cut -d' ' -f1); `+
+		`if [ "$got" != %[3]s ]; then rm -f %[2]s; echo "the uploaded binary's sha256 is $got, not %[3]s" >&2; exit 1; fi; `+
+		`chmod 0755 %[2]s; mv -f %[2]s %[4]s; echo %[3]s > %[5]s`,
+		path.Dir(agentPath), tmp, sum, agentPath, agent.BinarySumPath)
+}
+
+// checkArch makes sure a node whose `uname -m` is machine runs the ELF
+// binary at localPath.
+func checkArch(localPath, machine string) error {
 	f, err := elf.Open(localPath)
 	if err != nil {
 		return fmt.Errorf("%s: %w", localPath, err)
 	}
-	machine := f.Machine
+	want := map[elf.Machine]string{elf.EM_X86_64: "x86_64", elf.EM_AARCH64: "aarch64"}[f.Machine]
 	f.Close()
-	want := map[elf.Machine]string{elf.EM_X86_64: "x86_64", elf.EM_AARCH64: "aarch64"}[machine]
-	out, err := c.Output(ctx, "uname -m")
-	if err != nil {
-		return err
-	}
-	got := strings.TrimSpace(string(out))
+	got := machine
 	if got == "arm64" {
 		got = "aarch64"
 	}
@@ -418,17 +406,15 @@ func StartAgent(ctx context.Context, c *Client, cfg AgentConfig, restart bool) e
 			}
 		}
 	}
-	if err := c.install(ctx, bytes.NewReader(data), configPath, 0o600); err != nil {
-		return fmt.Errorf("%s: start agent: %w", name, err)
-	}
-	if err := StopAgent(ctx, c); err != nil {
-		return err
-	}
-	// -detach starts the daemon in a session of its own, so that the end
-	// of this SSH session (which kills the session's process group)
-	// spares it.
-	start := fmt.Sprintf("%s agent serve -detach -config %s -pid-file %s -log %s </dev/null", agentPath, configPath, pidPath, logPath)
-	if _, err := c.Output(ctx, c.Sudo(start)); err != nil {
+	// One command, the configuration on its standard input: write it
+	// (0600: it holds the token), stop an agent already running, and start
+	// `skyward agent serve -detach`, which starts the daemon in a session
+	// of its own, so that the end of this SSH session (which kills the
+	// session's process group) spares it.
+	script := fmt.Sprintf("set -e; umask 077; mkdir -p %[1]s; cat > %[2]s.new; mv -f %[2]s.new %[2]s; %[3]s; "+
+		"%[4]s agent serve -detach -config %[2]s -pid-file %[5]s -log %[6]s </dev/null",
+		path.Dir(configPath), configPath, stopScript(), agentPath, pidPath, logPath)
+	if _, err := c.OutputIn(ctx, c.Sudo(script), bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("%s: start agent: %w", name, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -450,11 +436,15 @@ func StartAgent(ctx context.Context, c *Client, cfg AgentConfig, restart bool) e
 // StopAgent stops the node's agent, if one runs: SIGTERM, up to 5s, then
 // SIGKILL.
 func StopAgent(ctx context.Context, c *Client) error {
-	stop := fmt.Sprintf(`pid=$(cat %s 2>/dev/null); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$pid" 2>/dev/null; fi; rm -f %s; true`, pidPath, pidPath)
-	if _, err := c.Output(ctx, c.Sudo(stop)); err != nil {
+	if _, err := c.Output(ctx, c.Sudo(stopScript())); err != nil {
 		return fmt.Errorf("%s: stop agent: %w", c.ep.name(), err)
 	}
 	return nil
+}
+
+// stopScript stops the agent whose pid is in pidPath, if it runs.
+func stopScript() string {
+	return fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$pid" 2>/dev/null || true; fi; rm -f %s`, pidPath, pidPath)
 }
 
 // AgentStatus asks the node's agent for its status, through an SSH

@@ -74,9 +74,14 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader, stdout, s
 // is an *ExitError carrying the code and the last lines of stderr; stdout is
 // returned with it.
 func (c *Client) Output(ctx context.Context, cmd string) ([]byte, error) {
+	return c.OutputIn(ctx, cmd, nil)
+}
+
+// OutputIn is Output with stdin as the command's standard input.
+func (c *Client) OutputIn(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
 	var out bytes.Buffer
 	var errTail tailBuffer
-	code, err := c.Run(ctx, cmd, nil, &out, &errTail)
+	code, err := c.Run(ctx, cmd, stdin, &out, &errTail)
 	if err != nil {
 		return out.Bytes(), err
 	}

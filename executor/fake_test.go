@@ -509,6 +509,14 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 		fmt.Fprintln(ch, `{"type":"phase","phase":"env","status":"completed","duration_ms":1}`)
 		return 0
 	case strings.Contains(cmd, "agent serve"):
+		// The configuration comes on stdin (StartAgent).
+		if strings.Contains(cmd, "cat > ") {
+			data, err := io.ReadAll(ch)
+			if err != nil || n.writeFile(agent.Root+"/agent.json", data) != nil {
+				fmt.Fprintf(ch.Stderr(), "fake node: write agent.json: %v\n", err)
+				return 1
+			}
+		}
 		n.setAgent(true)
 		return 0
 	case strings.Contains(cmd, "kill -0"): // StopAgent
@@ -611,6 +619,31 @@ func (n *fakeNode) forward(nc ssh.NewChannel) {
 		ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body)),
 	}
 	resp.Write(ch)
+}
+
+// writeFile writes a file of the in-memory file system, creating its
+// parent directories.
+func (n *fakeNode) writeFile(name string, data []byte) error {
+	var dirs []string
+	for d := path.Dir(name); d != "/" && d != "."; d = path.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+	}
+	for _, d := range dirs {
+		n.fs.FileCmd.Filecmd(sftp.NewRequest("Mkdir", d)) // an existing one is fine
+	}
+	return n.put(name, data)
+}
+
+// put writes an existing directory's file of the in-memory file system.
+func (n *fakeNode) put(name string, data []byte) error {
+	r := sftp.NewRequest("Put", name)
+	r.Flags = 0x1a // SSH_FXF_WRITE | SSH_FXF_CREAT | SSH_FXF_TRUNC
+	w, err := n.fs.FilePut.Filewrite(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.WriteAt(data, 0)
+	return err
 }
 
 // sum is the sha256 of a file of the in-memory file system.

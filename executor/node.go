@@ -135,13 +135,29 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	}
 	// A worker is admitted by the head only once the controller has told
 	// the head its address, and it is ready when the head lists it.
+	// The announcement runs while the node's agent starts: the agent
+	// retries its join until the head admits it.
 	var headCl *cluster.Client
 	addr, _ := rec.Attributes["private_ip"].(string)
+	type announced struct {
+		cl  *cluster.Client
+		err error
+	}
+	var announcing chan announced
 	if *c.Index > 0 {
-		if headCl, err = w.announce(hctx, c, token, addr); err != nil {
-			return headErr(err)
-		}
-		defer headCl.Close()
+		announcing = make(chan announced, 1)
+		go func() {
+			cl, err := w.announce(hctx, c, token, addr)
+			announcing <- announced{cl, err}
+		}()
+		defer func() {
+			if announcing != nil { // not received: the agent did not start
+				hcancel()
+				if a := <-announcing; a.cl != nil {
+					a.cl.Close()
+				}
+			}
+		}()
 	}
 	cfg := cluster.AgentConfig{
 		Pool:        c.Pool,
@@ -160,6 +176,14 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	}
 	if *c.Index == 0 {
 		w.headUp(c.Pool)
+	} else {
+		a := <-announcing
+		announcing = nil
+		if a.err != nil {
+			return headErr(a.err)
+		}
+		headCl = a.cl
+		defer headCl.Close()
 	}
 
 	w.phase(c, "joining")

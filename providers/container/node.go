@@ -242,7 +242,7 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 100*time.Millisecond)
+		delay = min(2*delay, 40*time.Millisecond)
 	}
 }
 
