@@ -243,6 +243,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"junit":         cmdJUnit,
 			"junit-failure": cmdJUnitFailure,
 			"node-exec":     cmdNodeExec,
+			"start-node":    cmdStartNode,
 			"baked-clean":   cmdBakedClean,
 			"wait-state":    cmdWaitState,
 		},
@@ -388,6 +389,11 @@ func cmdKillNode(ts *testscript.TestScript, neg bool, args []string) {
 // rm-node ADDRESS: remove a node's container by hand.
 func cmdRmNode(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(exec.Command("docker", "rm", "-f", nodeContainer(ts, args[0])).Run())
+}
+
+// start-node ADDRESS: start a stopped node's container by hand.
+func cmdStartNode(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(exec.Command("docker", "start", nodeContainer(ts, args[0])).Run())
 }
 
 // stop-node ADDRESS: stop a node's container by hand.

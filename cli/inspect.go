@@ -289,6 +289,8 @@ func runStatus(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
+	recorded := st
+	st = m.liveState(st)
 	type nodeStatus struct {
 		Address   string `json:"address"`
 		Pool      string `json:"pool"`
@@ -309,9 +311,18 @@ func runStatus(m *Meta, args []string) error {
 	}
 	var out []nodeStatus
 	down := executor.CheckAgents(m.Ctx, st, m.keys())
-	for _, r := range st.Resources {
+	for _, rec := range recorded.Resources {
+		// The phase says what the provider says now: a node stopped or
+		// deleted behind skyward's back is not ready.
+		r, phase := st.Get(rec.Address), string(rec.Status)
+		switch {
+		case r == nil:
+			r, phase = rec, "gone"
+		case r.Attributes["running"] == false:
+			phase = "stopped"
+		}
 		s := func(k string) string { v, _ := r.Attributes[k].(string); return v }
-		ns := nodeStatus{Address: r.Address, Pool: r.Pool, Index: r.Index, Phase: string(r.Status), ID: r.ID,
+		ns := nodeStatus{Address: r.Address, Pool: r.Pool, Index: r.Index, Phase: phase, ID: r.ID,
 			PrivateIP: s("private_ip"), PublicIP: s("public_ip"), SSHHost: s("ssh_host"), SSHUser: s("ssh_user")}
 		fmt.Sscanf(s("ssh_port"), "%d", &ns.SSHPort)
 		if s("ssh_host") != "" {
@@ -322,7 +333,7 @@ func runStatus(m *Meta, args []string) error {
 		}
 		if r.Type == "node" {
 			switch err, isDown := down[r.Address]; {
-			case r.Status != state.StatusReady:
+			case phase != string(state.StatusReady):
 				ns.Agent = "-"
 			case isDown && executor.IsAgentDown(err):
 				ns.Agent = "down"

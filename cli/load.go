@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"debug/elf"
 	"encoding/json"
 	"flag"
@@ -126,6 +127,28 @@ func (m *Meta) lock(command string, enabled bool, timeout time.Duration) (state.
 	}
 	return be.Lock(m.Ctx, state.LockInfo{PID: os.Getpid(), Command: "skyward " + command, Who: who, Created: time.Now().UTC(),
 		Operation: command, Version: Version}, timeout)
+}
+
+// liveState is st with what its providers say now, read with one list
+// per provider and written nowhere: the SSH endpoints nodes have now (a
+// restarted container has a new port), nodes stopped (attribute running =
+// false) and nodes gone (dropped). When a provider cannot be asked, the
+// recorded state is returned, with a warning.
+func (m *Meta) liveState(st *state.State) *state.State {
+	if st == nil || st.Lineage == "" || len(st.Resources) == 0 {
+		return st
+	}
+	provs, err := m.buildProviders(m.providerConfigs(nil, st), m.quietConfig())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(m.Ctx, 15*time.Second)
+		defer cancel()
+		var live *state.State
+		if live, _, err = planner.Refresh(ctx, st, provs); err == nil {
+			return live
+		}
+	}
+	fmt.Fprintf(m.Stderr, "Warning: cannot ask the providers for the nodes' current addresses (%v); using the recorded ones.\n", err)
+	return st
 }
 
 // noLock is the lock of -lock=false.

@@ -110,6 +110,7 @@ func runRun(m *Meta, args []string) error {
 	if err != nil {
 		return err
 	}
+	st = m.liveState(st)
 	// Tasks may read pool attributes: load again with them known.
 	if cfg, err = m.loadConfig(&vars, poolValues(st)); err != nil {
 		return err
@@ -363,6 +364,10 @@ func (m *Meta) dialWorkers(ctx context.Context, pool *hclspec.Pool, nodes []*sta
 			defer wg.Done()
 			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 			defer cancel()
+			if r.Attributes["running"] == false {
+				workers[i].Err = fmt.Errorf("%s is stopped on its provider; skyward apply starts it again", r.Address)
+				return
+			}
 			cl, err := executor.DialNode(dctx, m.keys(), r)
 			workers[i].Client, workers[i].Err = cl, err
 		}()

@@ -28,9 +28,19 @@ func runSSH(m *Meta, args []string) error {
 	if !strings.Contains(addr, ".node[") {
 		addr += ".node[0]"
 	}
-	r, err := m.resourceAt(addr)
+	st, err := m.stateOrEmpty()
 	if err != nil {
-		return fmt.Errorf("%w; run skyward apply first", err)
+		return err
+	}
+	if st.Get(addr) == nil {
+		return fmt.Errorf("no resource %s in the state; run skyward apply first", addr)
+	}
+	r := m.liveState(st).Get(addr)
+	switch {
+	case r == nil:
+		return fmt.Errorf("%s no longer exists on its provider; skyward apply creates it again", addr)
+	case r.Attributes["running"] == false:
+		return fmt.Errorf("%s is stopped on its provider; skyward apply starts it again", addr)
 	}
 	cl, err := executor.DialNode(m.Ctx, m.keys(), r)
 	if err != nil {
