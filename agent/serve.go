@@ -228,6 +228,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	control.HandleFunc("POST /v1/exec", d.serveExec)
 	if d.cluster != nil {
 		control.HandleFunc("PUT /v1/members/{node}", d.serveExpect)
+		control.HandleFunc("PUT /v1/pool", d.servePool)
 	}
 	controlSrv := newHTTPServer(control)
 	// An execution runs until its request's context ends, and Shutdown
@@ -415,6 +416,57 @@ func sameIP(a, b string) bool {
 // expectRequest is the body of PUT /v1/members/{node}.
 type expectRequest struct {
 	Addr string `json:"addr"`
+	// NumNodes, when set, is the pool's size now: the head takes it as
+	// its num_nodes and forgets members and announcements of indexes at
+	// or beyond it (nodes removed when the pool shrank).
+	NumNodes int `json:"num_nodes,omitempty"`
+}
+
+// poolRequest is the body of PUT /v1/pool.
+type poolRequest struct {
+	NumNodes int `json:"num_nodes"`
+}
+
+// servePool is the controller telling the head the pool's size after it
+// changed (nodes added or removed).
+func (d *Daemon) servePool(w http.ResponseWriter, r *http.Request) {
+	if !d.checkToken(w, r, "a pool update") {
+		return
+	}
+	var req poolRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.NumNodes < 1 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"num_nodes\": N} with N >= 1"})
+		return
+	}
+	d.mu.Lock()
+	err := d.resizeLocked(req.NumNodes)
+	d.mu.Unlock()
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// resizeLocked sets the pool's size; on the head it forgets the members
+// and announcements of nodes at or beyond it. d.mu is held.
+func (d *Daemon) resizeLocked(n int) error {
+	if n == d.cfg.NumNodes {
+		return nil
+	}
+	d.logf("the pool has %d nodes (was %d)", n, d.cfg.NumNodes)
+	d.cfg.NumNodes = n
+	for node := range d.members {
+		if node >= n {
+			delete(d.members, node)
+		}
+	}
+	for node := range d.expected {
+		if node >= n {
+			delete(d.expected, node)
+		}
+	}
+	return d.saveExpectedLocked()
 }
 
 // serveExpect is the controller announcing a worker to the head: node
@@ -441,6 +493,9 @@ func (d *Daemon) serveExpect(w http.ResponseWriter, r *http.Request) {
 	changed := d.expected[node] != req.Addr
 	d.expected[node] = req.Addr
 	err = d.saveExpectedLocked()
+	if err == nil && req.NumNodes > node {
+		err = d.resizeLocked(req.NumNodes)
+	}
 	d.mu.Unlock()
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})

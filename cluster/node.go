@@ -484,12 +484,13 @@ func AgentStatus(ctx context.Context, c *Client) (*Status, error) {
 }
 
 // AnnounceMember tells the head's agent, reached over c, that node (an
-// index above 0) of its pool has the private address addr: the head then
+// index above 0) of its pool has the private address addr, and that the
+// pool has numNodes nodes: the head then
 // admits that node's join from that address only. It retries while the
 // head's agent does not answer yet (it may be starting), until ctx ends.
-func AnnounceMember(ctx context.Context, c *Client, token string, node int, addr string) error {
+func AnnounceMember(ctx context.Context, c *Client, token string, node int, addr string, numNodes int) error {
 	name := c.ep.name()
-	body, err := json.Marshal(map[string]string{"addr": addr})
+	body, err := json.Marshal(map[string]any{"addr": addr, "num_nodes": numNodes})
 	if err != nil {
 		return err
 	}
@@ -511,10 +512,27 @@ func AnnounceMember(ctx context.Context, c *Client, token string, node int, addr
 }
 
 func announceOnce(ctx context.Context, c *Client, token string, node int, body []byte) error {
+	return putHead(ctx, c, token, fmt.Sprintf("/v1/members/%d", node), body)
+}
+
+// SetPoolSize tells the head's agent, reached over c, that its pool has
+// numNodes nodes now (after some were removed): it forgets the others.
+func SetPoolSize(ctx context.Context, c *Client, token string, numNodes int) error {
+	body, err := json.Marshal(map[string]int{"num_nodes": numNodes})
+	if err != nil {
+		return err
+	}
+	if err := putHead(ctx, c, token, "/v1/pool", body); err != nil {
+		return fmt.Errorf("%s: tell the head the pool has %d nodes: %w", c.ep.name(), numNodes, err)
+	}
+	return nil
+}
+
+// putHead sends a PUT with a JSON body to the agent's control API.
+func putHead(ctx context.Context, c *Client, token, path string, body []byte) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPut,
-		fmt.Sprintf("http://%s/v1/members/%d", agent.ControlAddr, node), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPut, "http://"+agent.ControlAddr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

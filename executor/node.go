@@ -272,7 +272,7 @@ func (w *walk) announce(ctx context.Context, c *planner.Change, token, addr stri
 	if err != nil {
 		return nil, fmt.Errorf("%s: reach the head %s: %w", c.Address, headAddr, err)
 	}
-	if err := cluster.AnnounceMember(actx, hcl, token, *c.Index, addr); err != nil {
+	if err := cluster.AnnounceMember(actx, hcl, token, *c.Index, addr, w.poolSize(c.Pool)); err != nil {
 		hcl.Close()
 		return nil, fmt.Errorf("%s: %w", c.Address, err)
 	}

@@ -434,6 +434,9 @@ func (w *walk) delete(ctx context.Context, p providers.Provider, c *planner.Chan
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
+	if kind == providers.KindNode && *c.Index > 0 && !strings.Contains(addr, "#") {
+		w.tellHeadPoolSize(ctx, c)
+	}
 	// The address of a duplicate carries "#id"; its keys belong to the
 	// real resource.
 	if !strings.Contains(addr, "#") {
@@ -483,4 +486,35 @@ func stringAttrs(m map[string]any) map[string]string {
 		}
 	}
 	return out
+}
+
+// tellHeadPoolSize tells the head of a pool that shrank how many nodes it
+// has now, so that its status and members forget the removed ones. The
+// node is gone either way: a failure is reported, not returned.
+func (w *walk) tellHeadPoolSize(ctx context.Context, c *planner.Change) {
+	headAddr := providers.NodeAddress(c.Pool, 0)
+	if hc := w.plan.Change(headAddr); hc != nil && hc.Action != planner.NoOp {
+		return // created, replaced, updated or deleted by this apply: it learns the size there
+	}
+	head := w.get(headAddr)
+	if head == nil || head.Status != state.StatusReady {
+		return
+	}
+	err := func() error {
+		token, err := PoolToken(w.e.Keys, c.Pool)
+		if err != nil {
+			return err
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cl, err := DialNode(dctx, w.e.Keys, head)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return cluster.SetPoolSize(dctx, cl, token, w.poolSize(c.Pool))
+	}()
+	if err != nil {
+		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpDelete, Action: c.Action, Detail: fmt.Sprintf("the head was not told: %v", err)})
+	}
 }
