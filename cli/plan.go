@@ -569,6 +569,14 @@ func (m *Meta) execute(s *session, p *planner.Plan, v operationView, operation s
 	if err != nil {
 		return err
 	}
+	// No task may be running on the nodes this changes.
+	if pf.lock {
+		release, err := m.exclusiveRunLocks(p, pf.lockTimeout)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	be, err := m.backend()
 	if err != nil {
 		return err
@@ -695,4 +703,30 @@ func envDuration(name string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 10m", name, v)
 	}
 	return d, nil
+}
+
+// exclusiveRunLocks takes, exclusively, the run lock of every pool whose
+// nodes the plan changes, and returns what releases them.
+func (m *Meta) exclusiveRunLocks(p *planner.Plan, timeout time.Duration) (func(), error) {
+	pools := map[string]bool{}
+	for _, c := range p.Changes {
+		if c.Type == string(providers.KindNode) && c.Action != planner.NoOp {
+			pools[c.Pool] = true
+		}
+	}
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	for _, pool := range sortedAddrs(pools) {
+		r, err := m.runLocks().Exclusive(m.Ctx, pool, timeout)
+		if err != nil {
+			releaseAll()
+			return nil, err
+		}
+		releases = append(releases, r)
+	}
+	return releaseAll, nil
 }

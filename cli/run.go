@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,6 +116,15 @@ func runRun(m *Meta, args []string) error {
 	if cfg, err = m.loadConfig(&vars, poolValues(st)); err != nil {
 		return err
 	}
+	// The pools stay as they are while their tasks run: an apply or
+	// destroy that would touch their nodes is refused meanwhile.
+	release := func() {}
+	if lock {
+		if release, err = m.shareRunLocks(ctx, cfg, names, lockTimeout); err != nil {
+			return err
+		}
+	}
+	defer release()
 	var reports []*runReport
 	code := 0
 	for _, name := range names {
@@ -128,6 +138,7 @@ func runRun(m *Meta, args []string) error {
 		reports = append(reports, rep)
 		code = max(code, reportExitCode(rep))
 	}
+	release()
 	if *jsonOut {
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
@@ -659,4 +670,36 @@ func (m *Meta) untilStop() (context.Context, context.CancelFunc) {
 		cancel()
 	}()
 	return ctx, cancel
+}
+
+func (m *Meta) runLocks() state.RunLocks {
+	return state.RunLocks{Dir: filepath.Join(m.Dir, dataDir, "runs")}
+}
+
+// shareRunLocks takes the run lock of every pool the named tasks run on,
+// shared, and returns what releases them all (once).
+func (m *Meta) shareRunLocks(ctx context.Context, cfg *hclspec.Config, names []string, timeout time.Duration) (func(), error) {
+	pools := map[string]bool{}
+	for _, n := range names {
+		if t, ok := cfg.Tasks[n]; ok {
+			pools[t.Pool] = true
+		}
+	}
+	info := state.NewLockInfo("skyward run " + strings.Join(names, " "))
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+		releases = nil
+	}
+	for _, pool := range sortedAddrs(pools) {
+		r, err := m.runLocks().Share(ctx, pool, state.RunInfo{Task: strings.Join(names, " "), PID: info.PID, Who: info.Who, Created: info.Created}, timeout)
+		if err != nil {
+			releaseAll()
+			return nil, err
+		}
+		releases = append(releases, r)
+	}
+	return releaseAll, nil
 }
