@@ -50,6 +50,30 @@ func TestBadInput(t *testing.T) {
 		"a directory named like a file": {files: map[string]string{"main.sky.hcl": pool},
 			setup: func(t *testing.T, dir string) { os.Mkdir(filepath.Join(dir, "more.sky.hcl"), 0o755) },
 			want:  `"more.sky.hcl" in`},
+		"pool name not a hostname": {files: map[string]string{"main.sky.hcl": `pool "données" {}`},
+			want: `The pool name "données" cannot name nodes`},
+		"pool name too long": {files: map[string]string{"main.sky.hcl": `pool "` + strings.Repeat("p", 41) + `" {}`},
+			want: "have at most 40 characters"},
+		"vcpus below the minimum": {files: map[string]string{"main.sky.hcl": `pool "dev" { vcpus = 0.001 }`},
+			want: `The value of "vcpus" must be 0 (no limit) or at least 0.01; got 0.001.`},
+		"memory below the minimum": {files: map[string]string{"main.sky.hcl": `pool "dev" { memory_gb = 0.001 }`},
+			want: `The value of "memory_gb" must be 0 (no limit) or at least 0.015625 (16 MiB); got 0.001.`},
+		"brackets nested 100000 deep": {files: map[string]string{"main.sky.hcl": "locals {\n  x = " + strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000) + "\n}\n"},
+			want: "Expression nested too deeply"},
+		"file() of a device": {files: map[string]string{"main.sky.hcl": `locals { x = file("/dev/zero") }`},
+			want: `"/dev/zero" is not a regular file`},
+		"file() of a huge file": {files: map[string]string{"main.sky.hcl": `locals { x = file("big") }`},
+			setup: func(t *testing.T, dir string) {
+				f, err := os.Create(filepath.Join(dir, "big"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Truncate(1 << 30)
+				f.Close()
+			},
+			want: "more than the 16777216 a configuration may read"},
+		"the engine's host network": {files: map[string]string{"main.sky.hcl": `provider "container" { network = "host" }` + "\n" + pool},
+			want: `network = "host" is the engine's own`},
 		"parallelism 0": {files: map[string]string{"main.sky.hcl": pool}, args: []string{"apply", "-auto-approve", "-parallelism=0"},
 			want: "invalid -parallelism=0: it must be at least 1"},
 		"plan file edited by hand": {files: map[string]string{"main.sky.hcl": pool},

@@ -227,7 +227,39 @@ func (s *session) plan(pf *planFlags) (*planner.Plan, error) {
 	}
 	p.Serial = s.st.Serial
 	s.explainAdopted(p)
+	if err := validateNodes(s.m.Ctx, p, s.provs); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// validateNodes asks each provider that can tell whether the nodes the
+// plan creates can be made as configured (more vCPUs than the host has, a
+// ttl shorter than a boot), so that the plan fails, not the apply halfway.
+func validateNodes(ctx context.Context, p *planner.Plan, provs map[string]providers.Provider) error {
+	specs := map[string][]providers.NodeSpec{}
+	for _, c := range p.Changes {
+		if c.Type != string(providers.KindNode) || (c.Action != planner.Create && c.Action != planner.DeleteThenCreate && c.Action != planner.Update) {
+			continue
+		}
+		num := func(k string) float64 { f, _ := c.After[k].(float64); return f }
+		ttl, _ := time.ParseDuration(fmt.Sprint(c.After["ttl"]))
+		specs[c.Provider] = append(specs[c.Provider], providers.NodeSpec{Hostname: fmt.Sprintf("%s-%d", c.Pool, *c.Index),
+			VCPUs: num("vcpus"), MemoryGB: num("memory_gb"), DiskGB: num("disk_gb"), TTL: ttl})
+	}
+	for _, addr := range sortedAddrs(specs) {
+		v, ok := provs[addr].(providers.Validator)
+		if !ok {
+			continue
+		}
+		vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := v.ValidateNodes(vctx, specs[addr])
+		cancel()
+		if err != nil {
+			return fmt.Errorf("provider %s: %w", addr, err)
+		}
+	}
+	return nil
 }
 
 // adopted reports whether refresh found the object at addr on a provider

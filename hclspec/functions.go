@@ -1,6 +1,7 @@
 package hclspec
 
 import (
+	"io"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -264,14 +265,36 @@ func resolvePath(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
+// MaxFileRead bounds what file() and its kin read: a configuration is no
+// place for more.
+const MaxFileRead = 16 << 20
+
 func readFileArg(dir string, v cty.Value) ([]byte, error) {
 	p := v.AsString()
-	b, err := os.ReadFile(resolvePath(dir, p))
+	f, err := os.Open(resolvePath(dir, p))
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, function.NewArgErrorf(0, "no file exists at %q; paths are relative to the configuration directory", p)
 		}
 		return nil, function.NewArgErrorf(0, "cannot read %q: %s", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, function.NewArgErrorf(0, "cannot read %q: %s", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, function.NewArgErrorf(0, "%q is not a regular file (%s); only regular files can be read", p, fi.Mode().Type())
+	}
+	if fi.Size() > MaxFileRead {
+		return nil, function.NewArgErrorf(0, "%q has %d bytes, more than the %d a configuration may read", p, fi.Size(), MaxFileRead)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileRead+1))
+	if err != nil {
+		return nil, function.NewArgErrorf(0, "cannot read %q: %s", p, err)
+	}
+	if len(b) > MaxFileRead {
+		return nil, function.NewArgErrorf(0, "%q has more than the %d bytes a configuration may read", p, MaxFileRead)
 	}
 	return b, nil
 }

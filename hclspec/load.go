@@ -165,10 +165,89 @@ func loadFiles(dir string, names []string, opts LoadOptions) (*Config, hcl.Diagn
 	var files []parsedFile
 	for _, name := range names {
 		filename := filepath.Join(dir, name)
+		if d := checkSource(filename); d != nil {
+			files = append(files, parsedFile{filename: filename, diags: hcl.Diagnostics{d}})
+			continue
+		}
 		f, diags := parser.ParseHCLFile(filename)
 		files = append(files, parsedFile{filename: filename, file: f, diags: diags})
 	}
 	return decode(dir, files, opts)
+}
+
+// Bounds of a configuration file, checked before it is parsed: the parser
+// recurses once per level of nesting, and reads a file whole.
+const (
+	MaxFileSize = 4 << 20
+	MaxNesting  = 256
+)
+
+// checkSource refuses a file too large or nested too deep to parse safely.
+func checkSource(filename string) *hcl.Diagnostic {
+	fi, err := os.Stat(filename)
+	if err != nil {
+		return nil // the parser says why
+	}
+	subject := &hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+	if fi.Size() > MaxFileSize {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Configuration file too large",
+			Detail: fmt.Sprintf("%s has %d bytes; a configuration file may have at most %d.", filepath.Base(filename), fi.Size(), MaxFileSize), Subject: subject}
+	}
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return nil
+	}
+	if depth, line := maxNesting(src); depth > MaxNesting {
+		subject.Start.Line, subject.End.Line = line, line
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Expression nested too deeply",
+			Detail: fmt.Sprintf("Brackets are nested %d deep or more here; the most a configuration may nest is %d.", depth, MaxNesting), Subject: subject}
+	}
+	return nil
+}
+
+// maxNesting returns how deep (, [ and { nest in src outside comments (in
+// strings too: a template's interpolations nest as well), up to one past
+// MaxNesting, and the line where it got deepest.
+func maxNesting(src []byte) (max, line int) {
+	depth, ln := 0, 1
+	inString, inComment, blockComment := false, false, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if c == '\n' {
+			ln++
+			inComment = false
+		}
+		switch {
+		case blockComment:
+			if c == '*' && i+1 < len(src) && src[i+1] == '/' {
+				blockComment = false
+				i++
+			}
+		case inComment:
+		case inString && c == '\\':
+			i++
+		case inString && (c == '"' || c == '\n'):
+			inString = false
+		case c == '"':
+			inString = true
+		case !inString && (c == '#' || c == '/' && i+1 < len(src) && src[i+1] == '/'):
+			inComment = true
+		case !inString && c == '/' && i+1 < len(src) && src[i+1] == '*':
+			blockComment = true
+			i++
+		case c == '(' || c == '[' || c == '{':
+			depth++
+			if depth > max {
+				max, line = depth, ln
+				if max > MaxNesting {
+					return max, line
+				}
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return max, line
 }
 
 // decode decodes and checks parsed files.

@@ -71,8 +71,23 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 	if _, ok := content.Attributes["nodes"]; ok {
 		p.Nodes, nodesOK = l.intArg(content, "nodes", 1, MaxNodes, &diags)
 	}
+	if !validPoolName(p.Name) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid pool name",
+			Detail: fmt.Sprintf("The pool name %q cannot name nodes: it must start with an ASCII letter, hold only ASCII letters, digits, \"-\" and \"_\", and have at most %d characters, since nodes are called <pool>-<index> (their hostnames) on every provider.",
+				p.Name, MaxPoolName),
+			Subject: b.LabelRanges[0].Ptr(),
+		})
+	}
 	p.VCPUs, _ = l.numberArg(content, "vcpus", 0, &diags)
+	if p.VCPUs > 0 && p.VCPUs < MinVCPUs {
+		diags = append(diags, l.invalidValue(content.Attributes["vcpus"], "The value of \"vcpus\" must be 0 (no limit) or at least %g; got %g.", MinVCPUs, p.VCPUs))
+	}
 	p.MemoryGB, _ = l.numberArg(content, "memory_gb", 0, &diags)
+	if p.MemoryGB > 0 && p.MemoryGB < MinMemoryGB {
+		diags = append(diags, l.invalidValue(content.Attributes["memory_gb"], "The value of \"memory_gb\" must be 0 (no limit) or at least %g (%d MiB); got %g.", MinMemoryGB, int(MinMemoryGB*1024), p.MemoryGB))
+	}
 	p.DiskGB, _ = l.numberArg(content, "disk_gb", 0, &diags)
 	p.Accelerator, _ = l.stringArg(content, "accelerator", &diags)
 	p.InstanceType, _ = l.stringArg(content, "instance_type", &diags)
@@ -89,4 +104,30 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		p.Concurrency = n
 	}
 	return p, nodesOK, diags
+}
+
+// Limits of a pool's settings that hold on every provider.
+const (
+	// MaxPoolName is the longest pool name: nodes' hostnames are
+	// <pool>-<index>, and hostnames have at most 64 characters.
+	MaxPoolName = 40
+	// MinVCPUs is the smallest CPU limit a node may have.
+	MinVCPUs = 0.01
+	// MinMemoryGB is the smallest memory a node may have (16 MiB; Docker
+	// refuses less than 6 MiB, and nothing boots in that).
+	MinMemoryGB = 1.0 / 64
+)
+
+// validPoolName reports whether name can be part of hostnames and
+// container names.
+func validPoolName(name string) bool {
+	if name == "" || len(name) > MaxPoolName || !(name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z') {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

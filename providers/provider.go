@@ -318,6 +318,14 @@ type Preparer interface {
 	Prepare(ctx context.Context, nodes []NodeSpec) error
 }
 
+// Validator is implemented by providers that can tell at plan time,
+// without changing anything, that nodes cannot be made as specified (more
+// vCPUs or memory than the host has, a ttl shorter than a node takes to
+// boot). The error names the node (NodeSpec.Hostname) and the setting.
+type Validator interface {
+	ValidateNodes(ctx context.Context, nodes []NodeSpec) error
+}
+
 // Baker is implemented by providers that can snapshot a bootstrapped node
 // as an image (containers), so that the next node with the same recipe on
 // the same base starts from it and its bootstrap skips apt and pip. The

@@ -580,3 +580,38 @@ func sshAnswers(ctx context.Context, port int) bool {
 	_, err = io.ReadFull(c, buf)
 	return err == nil && string(buf) == "SSH-"
 }
+
+// MinTTL is the shortest ttl of a container node: less and it would stop
+// before its bring-up is over.
+const MinTTL = 10 * time.Second
+
+var _ providers.Validator = (*Provider)(nil)
+
+// ValidateNodes implements providers.Validator: no node may ask for more
+// CPUs or memory than the engine's host has, or a ttl under MinTTL.
+func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec) error {
+	var ncpu int
+	var mem int64
+	for _, n := range nodes {
+		if n.TTL > 0 && n.TTL < MinTTL {
+			return fmt.Errorf("node %s: ttl %s is shorter than a node takes to come up; use at least %s", n.Hostname, n.TTL, MinTTL)
+		}
+		if n.VCPUs == 0 && n.MemoryGB == 0 {
+			continue
+		}
+		if ncpu == 0 {
+			info, err := p.api.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("ask the %s for its CPUs and memory: %w", p.engine, err)
+			}
+			ncpu, mem = info.NCPU, info.MemTotal
+		}
+		if ncpu > 0 && n.VCPUs > float64(ncpu) {
+			return fmt.Errorf("node %s: vcpus = %g, but the %s's host has %d CPUs", n.Hostname, n.VCPUs, p.engine, ncpu)
+		}
+		if mem > 0 && n.MemoryGB*(1<<30) > float64(mem) {
+			return fmt.Errorf("node %s: memory_gb = %g, but the %s's host has %.1f GB", n.Hostname, n.MemoryGB, p.engine, float64(mem)/(1<<30))
+		}
+	}
+	return nil
+}

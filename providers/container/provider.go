@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -168,6 +169,10 @@ func (c *Config) validate() error {
 	}
 	if c.User == "" {
 		c.User = DefaultUser
+	}
+	switch c.Network {
+	case "host", "none":
+		return fmt.Errorf("container provider: network = %q is the engine's own; nodes need a bridge network of their pool: give another name, or none for one network per pool", c.Network)
 	}
 	if c.SSH == ModeAgent && c.User != DefaultUser {
 		return fmt.Errorf(`container provider: user = %q needs ssh = "openssh"; skyward's own SSH server logs in as root`, c.User)
@@ -370,6 +375,7 @@ type dockerAPI interface {
 	ContainerExecAttach(ctx context.Context, execID string, opts container.ExecAttachOptions) (types.HijackedResponse, error)
 	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
 	ContainerLogs(ctx context.Context, containerID string, opts container.LogsOptions) (io.ReadCloser, error)
+	Info(ctx context.Context) (system.Info, error)
 	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
 }
 
