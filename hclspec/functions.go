@@ -1,7 +1,6 @@
 package hclspec
 
 import (
-	"io"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -10,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
