@@ -128,6 +128,7 @@ func (e *env) pool(name string) providers.Object {
 	if err != nil {
 		e.t.Fatalf("create pool.%s: %v", name, err)
 	}
+	e.cleanup(o)
 	if o.ID == "" || o.Kind != providers.KindPool || o.Address != providers.PoolAddress(name) {
 		e.t.Fatalf("create pool.%s returned %+v", name, o)
 	}
@@ -144,10 +145,23 @@ func (e *env) node(pool providers.Object, index int) providers.Object {
 	if err != nil {
 		e.t.Fatalf("create %s: %v", r.Address, err)
 	}
+	e.cleanup(o)
 	if o.ID == "" {
 		e.t.Fatalf("create %s returned no id: %+v", r.Address, o)
 	}
 	return e.wait(o)
+}
+
+// cleanup deletes o when the test ends, whatever happened: a test that
+// fails leaves nothing behind (a delete of what is gone is no error).
+func (e *env) cleanup(o providers.Object) {
+	e.t.Cleanup(func() {
+		ctx, cancel := e.ctx()
+		defer cancel()
+		if err := e.p.Delete(ctx, o); err != nil {
+			e.t.Errorf("clean up %s: %v", o.Address, err)
+		}
+	})
 }
 
 // wait waits for a node as the executor does: Wait, or Read until it
