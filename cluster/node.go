@@ -93,27 +93,20 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	}
 	defer f.Close()
 	// The sum goes last: an upload cut short leaves no sum that matches.
-	fi, err := f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("%s: agent: %w", name, err)
-	}
-	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum, fi.Size())), f); err != nil {
+	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum)), f); err != nil {
 		return false, fmt.Errorf("%s: agent: upload: %w", name, err)
 	}
 	return true, nil
 }
 
 // uploadAgentScript installs the binary on its standard input as
-// agentPath, if its sha256 is sum and it has size bytes, and records the
-// sum beside it.
-func uploadAgentScript(sum string, size int64) string {
+// agentPath, if its sha256 is sum, and records the sum beside it.
+func uploadAgentScript(sum string) string {
 	tmp := path.Dir(agentPath) + "/.skyward.upload"
-	// tee hashes the binary as it is written, one pass over it; the size
-	// check catches a write that failed while the hash still saw it all.
-	return fmt.Sprintf(`set -e; mkdir -p %[1]s; got=$(tee %[2]s | sha256sum | cut -d' ' -f1); size=$(wc -c < %[2]s); `+
-		`if [ "$got" != %[3]s ] || [ "$size" -ne %[6]d ]; then rm -f %[2]s; echo "the uploaded binary has sha256 $got and $size bytes, not %[3]s and %[6]d" >&2; exit 1; fi; `+
+	return fmt.Sprintf(`set -e; mkdir -p %[1]s; cat > %[2]s; got=$(sha256sum %[2]s | cut -d' ' -f1); `+
+		`if [ "$got" != %[3]s ]; then rm -f %[2]s; echo "the uploaded binary's sha256 is $got, not %[3]s" >&2; exit 1; fi; `+
 		`chmod 0755 %[2]s; mv -f %[2]s %[4]s; echo %[3]s > %[5]s`,
-		path.Dir(agentPath), tmp, sum, agentPath, agent.BinarySumPath, size)
+		path.Dir(agentPath), tmp, sum, agentPath, agent.BinarySumPath)
 }
 
 // checkArch makes sure a node whose `uname -m` is machine runs the ELF
