@@ -3,12 +3,19 @@
 // Docker-compatible service).
 //
 // It owns, for a pool, one bridge network (or a shared, named network from
-// the provider block) and, for a node, one container. A node container runs
-// skyward's own agent as PID 1 in SSH server mode
-// (`skyward agent sshd`); the agent binary, the SSH host key and the
-// authorized key are copied into the container before it starts, never
-// passed in the environment or in labels. Its SSH port is published on
-// 127.0.0.1 only, on a port the daemon picks.
+// the provider block) and, for a node, one container, in one of two modes.
+// In ModeAgent a node container runs skyward's own agent as PID 1 in SSH
+// server mode (`skyward agent sshd`); the agent binary, the SSH host key
+// and the authorized key are copied into the container before it starts,
+// never passed in the environment or in labels. In ModeOpenSSH it runs the
+// image's own OpenSSH server, as a cloud VM does: a start script creates
+// the login user with sudo, installs the authorized key, makes the host
+// key and arms the ttl, and the controller pins the host key at first
+// contact and uploads the agent over SSH. Either way the SSH port is
+// published on 127.0.0.1 only, on a port the daemon picks. Create returns
+// once the container is started; Wait inspects it until it runs with its
+// port published (and, in ModeOpenSSH, its sshd greets). A bake moves the
+// node's secrets to a tmpfs while the container is committed.
 //
 // Every object it creates carries the labels of providers.Resource.Labels,
 // so that List finds a lineage's objects again with one container list and
