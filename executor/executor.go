@@ -183,16 +183,20 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 // recordProviderConfigs keeps the provider configuration recorded on pools
 // that the plan leaves alone current, for changes to provider arguments
 // that change no object (an endpoint, a profile): a later destroy from
-// state alone then uses them.
+// state alone then uses them. Nodes recorded before they kept their
+// provider's arguments get them too.
 func (w *walk) recordProviderConfigs() error {
 	changed := false
 	for _, c := range w.plan.Changes {
-		if c.Action != planner.NoOp || c.Index != nil || c.After == nil {
+		if c.Action != planner.NoOp || c.After == nil {
 			continue
 		}
 		r := w.st.Get(c.Address)
 		if r == nil || reflect.DeepEqual(r.Attributes["provider_config"], c.After["provider_config"]) {
 			continue
+		}
+		if _, recorded := r.Attributes["provider_config"]; c.Index != nil && recorded {
+			continue // a node's differs only when the plan replaces it
 		}
 		r.Attributes["provider_config"] = c.After["provider_config"]
 		changed = true

@@ -74,11 +74,13 @@ func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error
 		user = "root"
 	}
 	return cluster.Endpoint{Address: r.Address, Host: str("ssh_host"), Port: port, User: user, HostKey: str("host_key"),
-		Signer: signer, Guard: str("ssh_server") != sshServerSkyward}, nil
+		Signer: signer, Guard: str("ssh_server") == sshServerOther}, nil
 }
 
 // Values of a node's ssh_server attribute: skyward's own SSH server kills
 // a session's processes when it ends; any other (OpenSSH) needs the guard.
+// A node recorded without one (by an older skyward, which had only
+// skyward's server) needs none: its binary may not know the guard yet.
 const (
 	sshServerSkyward = "skyward"
 	sshServerOther   = "openssh"

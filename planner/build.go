@@ -222,6 +222,12 @@ func diffAttrs(before, after map[string]any, f providers.Factory, pool bool) (up
 		if reflect.DeepEqual(before[k], after[k]) {
 			continue
 		}
+		if _, recorded := before[k]; k == "provider_config" && !pool && !recorded {
+			// A node recorded before nodes kept their provider's
+			// arguments: nothing says they changed (the executor records
+			// them now).
+			continue
+		}
 		if k == "provider_config" && pool {
 			b, _ := before[k].(map[string]any)
 			a, _ := after[k].(map[string]any)

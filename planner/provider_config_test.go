@@ -12,6 +12,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/skytest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/state"
 )
@@ -162,4 +163,24 @@ func withDataCenters(cfg *hclspec.Config, dc string) *hclspec.Config {
 	m["data_centers"] = cty.ListVal([]cty.Value{cty.StringVal(dc)})
 	p.Config = cty.ObjectVal(m)
 	return cfg
+}
+
+// TestLegacyNodeRecords: nodes recorded by an older skyward, with
+// base_image and no provider_config, are not replaced by the upgrade.
+func TestLegacyNodeRecords(t *testing.T) {
+	cfg := skytest.Config(2, 1, "img:1")
+	st := applied(t, cfg)
+	for _, r := range st.Resources {
+		if r.Index != nil {
+			delete(r.Attributes, "provider_config")
+			r.Attributes["base_image"] = "img:1"
+		}
+	}
+	p, err := Build(cfg, st, skytest.Registry(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(p); len(got) != 0 {
+		t.Errorf("actions %v, want none", got)
+	}
 }
