@@ -351,7 +351,10 @@ func (m *Meta) runTask(ctx context.Context, cfg *hclspec.Config, st *state.State
 	}
 	if stream {
 		label := rep.Mode
-		if t.HasForEach {
+		switch {
+		case t.HasCount:
+			label = "count"
+		case t.HasForEach:
 			label = "for_each"
 		}
 		m.printRunSummary(rep, label, pool.Name, time.Since(start))

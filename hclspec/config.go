@@ -125,10 +125,12 @@ type Task struct {
 	// list index (as a number) or the map key (as a string).
 	ForEach    []EachItem
 	HasForEach bool
-	Env        map[string]string
-	Timeout    time.Duration // 0 = none
-	Retries    int
-	FailFast   bool // default true
+	// HasCount says the items came from count rather than for_each.
+	HasCount bool
+	Env      map[string]string
+	Timeout  time.Duration // 0 = none
+	Retries  int
+	FailFast bool // default true
 	// Incomplete is true when some argument depends on pool attributes that
 	// are not known yet (Load without LoadOptions.PoolValues); the field of
 	// such an argument is left at its zero value. `skyward run` loads the

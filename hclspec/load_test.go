@@ -264,7 +264,7 @@ func TestTaskItems(t *testing.T) {
 				{Key: num(2), Value: str("c")},
 			}}},
 		"by_count": {&Task{Name: "by_count", Pool: "dev", Mode: "single", FailFast: true,
-			Run: "echo $SKYWARD_EACH_KEY", HasForEach: true,
+			Run: "echo $SKYWARD_EACH_KEY", HasForEach: true, HasCount: true,
 			ForEach: []EachItem{
 				{Key: num(0), Value: num(0)},
 				{Key: num(1), Value: num(1)},

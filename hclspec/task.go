@@ -201,7 +201,7 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 				for i := range n {
 					t.ForEach[i] = EachItem{Key: cty.NumberIntVal(int64(i)), Value: cty.NumberIntVal(int64(i))}
 				}
-				t.HasForEach = true
+				t.HasForEach, t.HasCount = true, true
 			}
 		}
 	}
