@@ -688,7 +688,14 @@ func (m *Meta) shareRunLocks(ctx context.Context, cfg *hclspec.Config, names []s
 			pools[t.Pool] = true
 		}
 	}
-	info := state.NewLockInfo("skyward run " + strings.Join(names, " "))
+	return m.sharePools(ctx, sortedAddrs(pools), strings.Join(names, " "), timeout)
+}
+
+// sharePools takes the run locks of pools, shared, for what (the tasks
+// run, for the error an apply gets), and returns what releases them all
+// (once).
+func (m *Meta) sharePools(ctx context.Context, pools []string, what string, timeout time.Duration) (func(), error) {
+	info := state.NewLockInfo("skyward run " + what)
 	var releases []func()
 	releaseAll := func() {
 		for _, r := range releases {
@@ -696,8 +703,8 @@ func (m *Meta) shareRunLocks(ctx context.Context, cfg *hclspec.Config, names []s
 		}
 		releases = nil
 	}
-	for _, pool := range sortedAddrs(pools) {
-		r, err := m.runLocks().Share(ctx, pool, state.RunInfo{Task: strings.Join(names, " "), PID: info.PID, Who: info.Who, Created: info.Created}, timeout)
+	for _, pool := range pools {
+		r, err := m.runLocks().Share(ctx, pool, state.RunInfo{Task: what, PID: info.PID, Who: info.Who, Created: info.Created}, timeout)
 		if err != nil {
 			releaseAll()
 			return nil, err

@@ -124,6 +124,12 @@ func runTest(m *Meta, args []string) error {
 		}
 	}
 
+	// The pools stay as they are while the tests run on them.
+	release, err := m.sharePools(ctx, testPools(cfg, files), "(skyward test)", 0)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var outcomes []*testOutcome
 	for _, f := range files {
 		fmt.Fprintf(m.Stdout, "%s... in progress\n", f.Name)
@@ -154,6 +160,7 @@ func runTest(m *Meta, args []string) error {
 		}
 	}
 
+	release()
 	teardown()
 
 	passed, failed := 0, 0
