@@ -468,14 +468,7 @@ func (l *loader) evalContextFor(traversals []hcl.Traversal) *hcl.EvalContext {
 			}
 		}
 	}
-	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{
-			"var":   cty.ObjectVal(vars),
-			"local": cty.ObjectVal(locals),
-			"pool":  cty.ObjectVal(pools),
-		},
-		Functions: l.funcs,
-	}
+	return l.evalContextOf(vars, locals, pools)
 }
 
 // evalContext returns the context in which expressions are evaluated: the
@@ -501,14 +494,7 @@ func (l *loader) evalContext() *hcl.EvalContext {
 			pools[name] = cty.DynamicVal
 		}
 	}
-	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{
-			"var":   cty.ObjectVal(vars),
-			"local": cty.ObjectVal(locals),
-			"pool":  cty.ObjectVal(pools),
-		},
-		Functions: l.funcs,
-	}
+	return l.evalContextOf(vars, locals, pools)
 }
 
 // refScope says which roots a reference may start with.
@@ -623,4 +609,17 @@ func (l *loader) eval(expr hcl.Expression, scope refScope) (val cty.Value, ok bo
 		return cty.DynamicVal, false, diags
 	}
 	return val, true, diags
+}
+
+// evalContextOf is the evaluation context with these var, local and pool
+// objects and the configuration's functions.
+func (l *loader) evalContextOf(vars, locals, pools map[string]cty.Value) *hcl.EvalContext {
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":   cty.ObjectVal(vars),
+			"local": cty.ObjectVal(locals),
+			"pool":  cty.ObjectVal(pools),
+		},
+		Functions: l.funcs,
+	}
 }
