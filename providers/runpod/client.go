@@ -28,8 +28,8 @@ var errNoCapacity = errors.New("no capacity")
 // Authorization header and never appears in an error.
 type apiClient struct {
 	restURL, graphqlURL string
-	key           string
-	http          *http.Client
+	key                 string
+	http                *http.Client
 	// attempts bounds the tries of one request; backoff is the first
 	// wait between them, doubled each time up to maxBackoff.
 	attempts   int
