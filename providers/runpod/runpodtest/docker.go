@@ -96,12 +96,15 @@ func (s *Server) runContainer(ctx context.Context, p *pod, netID string, crash b
 
 func boolPtr(b bool) *bool { return &b }
 
-// inspect reports whether a container runs, its published SSH port and
-// its exit code.
-func (s *Server) inspect(ctx context.Context, id string) (running bool, port, exit int) {
+// inspect reports whether a container runs and has run for bootDelay,
+// its published SSH port and its exit code.
+func (s *Server) inspect(ctx context.Context, id string) (running, booted bool, port, exit int) {
 	info, err := s.docker.ContainerInspect(ctx, id)
 	if err != nil || info.State == nil {
-		return false, 0, -1
+		return false, false, 0, -1
+	}
+	if t, err := time.Parse(time.RFC3339Nano, info.State.StartedAt); err == nil {
+		booted = time.Since(t) >= s.bootDelay
 	}
 	if info.NetworkSettings != nil {
 		for _, b := range info.NetworkSettings.Ports["22/tcp"] {
@@ -110,7 +113,7 @@ func (s *Server) inspect(ctx context.Context, id string) (running bool, port, ex
 			}
 		}
 	}
-	return info.State.Running, port, info.State.ExitCode
+	return info.State.Running, booted, port, info.State.ExitCode
 }
 
 func (s *Server) stopContainer(ctx context.Context, id string) error {

@@ -62,6 +62,9 @@ type Options struct {
 	// Docker is the engine the pods run on; nil means one from the
 	// environment (DOCKER_HOST).
 	Docker *client.Client
+	// BootDelay is how long a pod's container runs before the pod shows
+	// its public IP and port mappings; 0 means 300ms.
+	BootDelay time.Duration
 }
 
 // Server is the emulator's state and its HTTP handler. Build it with New;
@@ -73,6 +76,8 @@ type Server struct {
 	dcs    []string
 	docker *client.Client
 	ownCli bool
+	// bootDelay: see Options.BootDelay.
+	bootDelay time.Duration
 
 	mu       sync.Mutex
 	pods     map[string]*pod
@@ -154,6 +159,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{id: randomID(6), key: opts.Key, gpus: opts.GPUTypes, dcs: opts.DataCenters, docker: opts.Docker,
 		pods: map[string]*pod{}, clusters: map[string]*cluster{}, faults: faults{noCapacity: map[string]bool{}}}
+	s.bootDelay = opts.BootDelay
+	if s.bootDelay == 0 {
+		s.bootDelay = 300 * time.Millisecond
+	}
 	if s.gpus == nil {
 		s.gpus = DefaultGPUTypes
 	}
@@ -569,9 +578,9 @@ func (s *Server) readPod(ctx context.Context, p *pod, poll bool) Pod {
 	s.mu.Lock()
 	cid := p.container
 	s.mu.Unlock()
-	running, port, exit := false, 0, 0
+	running, booted, port, exit := false, false, 0, 0
 	if cid != "" {
-		running, port, exit = s.inspect(ctx, cid)
+		running, booted, port, exit = s.inspect(ctx, cid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -586,7 +595,10 @@ func (s *Server) readPod(ctx context.Context, p *pod, poll bool) Pod {
 		p.api.LastStatusChange = fmt.Sprintf("Exited with code %d: %s", exit, time.Now().UTC().Format(time.RFC1123))
 	}
 	p.api.PublicIP, p.api.PortMappings = "", map[string]int{}
-	if running && port != 0 {
+	// RunPod maps a pod's ports once its container has started, not the
+	// moment it is created: a start command that fails at once never
+	// shows an endpoint.
+	if running && booted && port != 0 {
 		if poll && p.hidePolls > 0 {
 			p.hidePolls--
 		} else if p.hidePolls == 0 {
