@@ -226,7 +226,7 @@ func (p *Provider) Capabilities() providers.Capabilities {
 // Check verifies that RunPod accepts the API key.
 func (p *Provider) Check(ctx context.Context) error {
 	if p.api.key == "" {
-		return fmt.Errorf("runpod: no API key: set api_key in the provider block or %s", EnvAPIKey)
+		return fmt.Errorf("no API key: set api_key in the provider block or %s", EnvAPIKey)
 	}
 	var out struct {
 		Myself struct {
@@ -235,9 +235,9 @@ func (p *Provider) Check(ctx context.Context) error {
 	}
 	if err := p.api.query(ctx, `query Myself { myself { id } }`, nil, &out); err != nil {
 		if errors.Is(err, errUnauthorized) {
-			return fmt.Errorf("runpod: %w", errUnauthorized)
+			return errUnauthorized
 		}
-		return fmt.Errorf("runpod: cannot reach %s: %w", p.api.graphqlURL, err)
+		return fmt.Errorf("cannot reach RunPod at %s: %w", p.api.graphqlURL, err)
 	}
 	return nil
 }

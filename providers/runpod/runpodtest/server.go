@@ -94,6 +94,7 @@ type faults struct {
 	failN      int
 	slowPolls  int // new pods hide their public endpoint for this many reads
 	crashN     int // the next crashN pods exit while booting
+	stall      time.Duration
 }
 
 // pod is the emulator's record of a pod: what the API reports of it and
@@ -242,6 +243,15 @@ func (s *Server) CrashNext(n int) {
 	s.faults.crashN = n
 }
 
+// StallCreates makes POST /pods rent the pod and then wait d (or until
+// the client goes) before it answers, so that a test can kill a client
+// between the pod's creation and its answer. 0 answers at once again.
+func (s *Server) StallCreates(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.stall = d
+}
+
 // Terminate removes a pod behind the client's back, as a user in RunPod's
 // console or a reclaimed interruptible pod: later requests for it answer
 // 404.
@@ -370,6 +380,16 @@ func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				writeJSON(w, status, restError{Error: "create pod: " + err.Error(), Status: status})
 				return
+			}
+			s.mu.Lock()
+			stall := s.faults.stall
+			s.mu.Unlock()
+			if stall > 0 {
+				select {
+				case <-time.After(stall):
+				case <-ctx.Done():
+					return
+				}
 			}
 			writeJSON(w, http.StatusCreated, p)
 		default:
