@@ -561,7 +561,11 @@ func (s *Server) createPod(ctx context.Context, in CreatePodInput, m *member) (P
 	if m != nil {
 		netID = m.cluster.network
 	}
-	id, ip, err := s.runContainer(ctx, rec, netID, crash)
+	// A pod RunPod has accepted is rented whether or not the client
+	// waits for the answer.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	id, ip, err := s.runContainer(rctx, rec, netID, crash)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
