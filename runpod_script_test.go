@@ -33,6 +33,7 @@ func runpodServer(ts *testscript.TestScript) *runpodtest.Server {
 //	runpod start            start one; export RUNPOD_REST_URL and RUNPOD_API_KEY
 //	runpod pods N           the emulator has N pods
 //	runpod clusters N       the emulator has N Instant Clusters
+//	runpod templates N      the emulator has N pod templates
 //	runpod wait-pods N      wait (up to 60s) until it has N pods
 //	runpod no-capacity DC.. no capacity in these data centers (none: all have)
 //	runpod fail STATUS N    answer the next N requests with STATUS
@@ -42,7 +43,7 @@ func runpodServer(ts *testscript.TestScript) *runpodtest.Server {
 //	runpod terminate INDEX  remove pool dev's plain pod INDEX behind skyward's back
 func cmdRunPod(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
-		ts.Fatalf("usage: runpod start|pods|clusters|wait-pods|no-capacity|fail|slow-boot|crash|stall|terminate ...")
+		ts.Fatalf("usage: runpod start|pods|clusters|templates|wait-pods|no-capacity|fail|slow-boot|crash|stall|terminate ...")
 	}
 	num := func(i int) int {
 		if len(args) <= i {
@@ -75,6 +76,8 @@ func cmdRunPod(ts *testscript.TestScript, neg bool, args []string) {
 		count("pods", len(runpodServer(ts).Pods()), num(1))
 	case "clusters":
 		count("clusters", len(runpodServer(ts).Clusters()), num(1))
+	case "templates":
+		count("templates", len(runpodServer(ts).Templates()), num(1))
 	case "wait-pods":
 		s, want := runpodServer(ts), num(1)
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

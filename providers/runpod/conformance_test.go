@@ -50,7 +50,7 @@ func TestPipeline(t *testing.T) {
 	if slices.Contains(reqs, "POST /v1/pods") {
 		t.Errorf("the pods of a cluster were rented one by one: %v", reqs)
 	}
-	if pods, cls := s.Pods(), s.Clusters(); len(pods) != 0 || len(cls) != 0 {
-		t.Errorf("after destroy the emulator has pods %+v and clusters %+v", pods, cls)
+	if pods, cls, tmpls := s.Pods(), s.Clusters(), s.Templates(); len(pods) != 0 || len(cls) != 0 || len(tmpls) != 0 {
+		t.Errorf("after destroy the emulator has pods %+v, clusters %+v and templates %+v", pods, cls, tmpls)
 	}
 }

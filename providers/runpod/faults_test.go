@@ -237,11 +237,15 @@ func TestClusterNodes(t *testing.T) {
 	ctx := ctxT(t)
 	p := newProvider(t, s, nil)
 	lin := providertest.Lineage(t)
+	pool, err := p.Create(ctx, providers.Resource{Kind: providers.KindPool, Address: "pool.dev", Pool: "dev", Index: -1, Lineage: lin, PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	spec := providers.NodeSpec{Accelerator: "NVIDIA H100 80GB HBM3:2"}
 	var objs []providers.Object
 	for i := range 2 {
 		r := nodeRes(t, lin, i, spec)
-		r.PoolSize = 2
+		r.PoolSize, r.PoolObject = 2, &pool
 		o, err := p.Create(ctx, r)
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +270,7 @@ func TestClusterNodes(t *testing.T) {
 	for _, o := range list {
 		got[o.Address] = o.ID
 	}
-	if len(got) != 3 || got["pool.dev.node[0]"] != objs[0].ID || got["pool.dev.node[1]"] != objs[1].ID || got["pool.dev"] != poolName(lin, "dev") {
+	if len(got) != 3 || got["pool.dev.node[0]"] != objs[0].ID || got["pool.dev.node[1]"] != objs[1].ID || got["pool.dev"] != pool.ID {
 		t.Errorf("list %v", got)
 	}
 
@@ -274,15 +278,18 @@ func TestClusterNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := nodeRes(t, lin, 1, spec)
-	r.PoolSize = 2
+	r.PoolSize, r.PoolObject = 2, &pool
 	if _, err := p.Create(ctx, r); err == nil || !strings.Contains(err.Error(), "-replace=pool.dev") {
 		t.Errorf("recreating one pod of a cluster: %v", err)
 	}
-	if err := p.Delete(ctx, providers.Object{Kind: providers.KindPool, Address: "pool.dev", ID: poolName(lin, "dev")}); err != nil {
+	if err := p.Delete(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Pods()) != 0 || len(s.Clusters()) != 0 {
-		t.Errorf("after deleting the pool: pods %+v, clusters %+v", s.Pods(), s.Clusters())
+	if len(s.Pods()) != 0 || len(s.Clusters()) != 0 || len(s.Templates()) != 0 {
+		t.Errorf("after deleting the pool: pods %+v, clusters %+v, templates %+v", s.Pods(), s.Clusters(), s.Templates())
+	}
+	if _, err := p.Read(ctx, pool); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("read of a deleted pool: %v", err)
 	}
 }
 

@@ -39,6 +39,7 @@ type apiPod struct {
 type createPodInput struct {
 	Name              string            `json:"name"`
 	ImageName         string            `json:"imageName"`
+	TemplateID        string            `json:"templateId,omitempty"`
 	CloudType         string            `json:"cloudType"`
 	ComputeType       string            `json:"computeType"`
 	GPUTypeIDs        []string          `json:"gpuTypeIds,omitempty"`
@@ -53,6 +54,48 @@ type createPodInput struct {
 	Env               map[string]string `json:"env"`
 	SupportPublicIP   bool              `json:"supportPublicIp"`
 	Interruptible     bool              `json:"interruptible"`
+}
+
+// apiTemplate is a pod template as REST v1 returns it (Template).
+type apiTemplate struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	ImageName         string            `json:"imageName"`
+	Ports             []string          `json:"ports"`
+	Env               map[string]string `json:"env,omitempty"`
+	ContainerDiskInGb int               `json:"containerDiskInGb"`
+	IsServerless      bool              `json:"isServerless"`
+	Readme            string            `json:"readme,omitempty"`
+}
+
+// poolObject maps a pool's template to its object.
+func poolObject(t apiTemplate, addr, lineage string) providers.Object {
+	return providers.Object{Kind: providers.KindPool, Address: addr, ID: t.ID, Lineage: lineage,
+		Private: map[string]string{"template": t.Name}}
+}
+
+// createTemplate makes a pool's template. Should the answer be lost, the
+// retried POST meets the name taken: the template is then found by name.
+func (p *Provider) createTemplate(ctx context.Context, name, pool string) (apiTemplate, error) {
+	in := apiTemplate{Name: name, ImageName: p.image, Ports: []string{"22/tcp"}, ContainerDiskInGb: DefaultDiskGB,
+		Readme: "The pods of skyward's pool " + strconv.Quote(pool) + "; skyward destroy removes it."}
+	var t apiTemplate
+	err := p.api.rest(ctx, http.MethodPost, "/templates", in, &t)
+	if err == nil {
+		return t, nil
+	}
+	if errors.Is(err, errUnauthorized) || ctx.Err() != nil {
+		return apiTemplate{}, err
+	}
+	var all []apiTemplate
+	if p.api.rest(ctx, http.MethodGet, "/templates", nil, &all) == nil {
+		for _, o := range all {
+			if o.Name == name {
+				return o, nil
+			}
+		}
+	}
+	return apiTemplate{}, fmt.Errorf("create template %s: %w", name, err)
 }
 
 // apiCluster is an Instant Cluster as GraphQL returns it.
@@ -238,6 +281,9 @@ func (p *Provider) createPod(ctx context.Context, r providers.Resource) (provide
 	in := createPodInput{Name: name, ImageName: p.imageOf(r.Node), CloudType: p.cloudType, ContainerDiskInGb: s.disk,
 		Ports: []string{"22/tcp"}, Env: map[string]string{"PUBLIC_KEY": r.Node.AuthorizedKey},
 		SupportPublicIP: true, Interruptible: r.Node.Allocation == "spot"}
+	if r.PoolObject != nil {
+		in.TemplateID = r.PoolObject.ID
+	}
 	if s.gpu != "" {
 		in.ComputeType, in.GPUTypeIDs, in.GPUCount, in.MinRAMPerGPU, in.MinVCPUPerGPU = "GPU", []string{s.gpu}, s.gpus, s.memPer, s.vcpusPer
 	} else {

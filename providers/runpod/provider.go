@@ -242,14 +242,19 @@ func (p *Provider) Check(ctx context.Context) error {
 	return nil
 }
 
-// Create implements providers.Provider. A pool is a record on skyward's
-// side only (RunPod has no object for it, nor tags), named
-// skyward-<lineage8>-<pool>; a pool of more than one node gets an Instant
-// Cluster of that name when its first node is created.
+// Create implements providers.Provider. RunPod has no tags nor an
+// object for a group of pods: a pool is a pod template named
+// skyward-<lineage8>-<pool> (its pods' image and port), which List finds
+// by name; a pool of more than one node gets an Instant Cluster of that
+// name too, when its first node is created.
 func (p *Provider) Create(ctx context.Context, r providers.Resource) (providers.Object, error) {
 	switch r.Kind {
 	case providers.KindPool:
-		return providers.Object{Kind: providers.KindPool, Address: r.Address, ID: poolName(r.Lineage, r.Pool), Lineage: r.Lineage}, nil
+		t, err := p.createTemplate(ctx, poolName(r.Lineage, r.Pool), r.Pool)
+		if err != nil {
+			return providers.Object{}, err
+		}
+		return poolObject(t, r.Address, r.Lineage), nil
 	case providers.KindNode:
 		if r.Node == nil {
 			return providers.Object{}, errors.New("create: no node spec")
@@ -266,7 +271,11 @@ func (p *Provider) Create(ctx context.Context, r providers.Resource) (providers.
 func (p *Provider) Read(ctx context.Context, o providers.Object) (providers.Object, error) {
 	switch o.Kind {
 	case providers.KindPool:
-		return o, nil
+		var t apiTemplate
+		if err := p.api.rest(ctx, http.MethodGet, "/templates/"+url.PathEscape(o.ID), nil, &t); err != nil {
+			return providers.Object{}, err
+		}
+		return poolObject(t, o.Address, o.Lineage), nil
 	case providers.KindNode:
 		var pod apiPod
 		if err := p.api.rest(ctx, http.MethodGet, "/pods/"+url.PathEscape(o.ID), nil, &pod); err != nil {
@@ -305,13 +314,24 @@ func (p *Provider) Delete(ctx context.Context, o providers.Object) error {
 		if err != nil {
 			return err
 		}
+		name := o.Private["template"]
+		if name == "" {
+			name = poolName(o.Lineage, strings.TrimPrefix(o.Address, "pool."))
+		}
 		var errs []error
 		for _, c := range cls {
-			if c.Name == o.ID {
+			if c.Name == name {
 				errs = append(errs, p.deleteCluster(ctx, c.ID))
 			}
 		}
-		return errors.Join(errs...)
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		err = p.api.rest(ctx, http.MethodDelete, "/templates/"+url.PathEscape(o.ID), nil, nil)
+		if errors.Is(err, providers.ErrNotFound) {
+			return nil
+		}
+		return err
 	case providers.KindNode:
 		err := p.api.rest(ctx, http.MethodDelete, "/pods/"+url.PathEscape(o.ID), nil, nil)
 		if errors.Is(err, providers.ErrNotFound) {
@@ -354,12 +374,16 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 	}
 }
 
-// List implements providers.Provider with one GET /pods and one GraphQL
-// query of the account's clusters: the pods and clusters whose names
-// start with skyward-<lineage8>-.
+// List implements providers.Provider with one GET /templates, one GET
+// /pods and one GraphQL query of the account's clusters: what is named
+// skyward-<lineage8>-...
 func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object, error) {
 	if lineage == "" {
 		return nil, errors.New("list: no lineage given")
+	}
+	var tmpls []apiTemplate
+	if err := p.api.rest(ctx, http.MethodGet, "/templates", nil, &tmpls); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
 	}
 	var pods []apiPod
 	if err := p.api.rest(ctx, http.MethodGet, "/pods", nil, &pods); err != nil {
@@ -370,33 +394,25 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	prefix := namePrefix(lineage)
+	var out []providers.Object
+	for _, t := range tmpls {
+		if pool, ok := strings.CutPrefix(t.Name, prefix); ok && pool != "" {
+			out = append(out, poolObject(t, providers.PoolAddress(pool), lineage))
+		}
+	}
 	byID := map[string]apiPod{}
 	for _, pod := range pods {
 		byID[pod.ID] = pod
 	}
-	var out []providers.Object
-	pools := map[string]bool{}
 	seen := map[string]bool{}
-	addPool := func(pool string, private map[string]string) {
-		if pools[pool] {
-			return
-		}
-		pools[pool] = true
-		out = append(out, providers.Object{Kind: providers.KindPool, Address: providers.PoolAddress(pool),
-			ID: poolName(lineage, pool), Lineage: lineage, Private: private})
-	}
 	for _, c := range cls {
 		pool, ok := strings.CutPrefix(c.Name, prefix)
 		if !ok || pool == "" {
 			continue
 		}
-		addPool(pool, map[string]string{"cluster": c.ID})
 		for _, cp := range c.Pods {
-			if cp.ClusterIdx == nil {
-				continue
-			}
 			pod, ok := byID[cp.ID]
-			if !ok {
+			if !ok || cp.ClusterIdx == nil {
 				continue // listed in the cluster, gone from the pods
 			}
 			if pod.ClusterIP == "" {
@@ -410,12 +426,9 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 		if seen[pod.ID] {
 			continue
 		}
-		pool, index, ok := parsePodName(pod.Name, prefix)
-		if !ok {
-			continue
+		if pool, index, ok := parsePodName(pod.Name, prefix); ok {
+			out = append(out, nodeObject(pod, providers.NodeAddress(pool, index), lineage, ""))
 		}
-		addPool(pool, nil)
-		out = append(out, nodeObject(pod, providers.NodeAddress(pool, index), lineage, ""))
 	}
 	return out, nil
 }

@@ -174,7 +174,7 @@ func (s *Server) removeAll(ctx context.Context) error {
 		errs = append(errs, s.removeNetwork(ctx, n.ID))
 	}
 	s.mu.Lock()
-	s.pods, s.clusters = map[string]*pod{}, map[string]*cluster{}
+	s.pods, s.clusters, s.templates = map[string]*pod{}, map[string]*cluster{}, map[string]*Template{}
 	s.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("runpodtest: clean up: %w", err)

@@ -81,8 +81,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	pods     map[string]*pod
-	clusters map[string]*cluster
-	faults   faults
+	clusters  map[string]*cluster
+	templates map[string]*Template
+	faults    faults
 	requests []string // "METHOD PATH" or "graphql FIELD", in order
 
 	httpSrv *httptest.Server
@@ -105,6 +106,7 @@ type pod struct {
 	hidePolls int
 	stopped   bool // stopped through the API (not exited by itself)
 	cluster   string
+	template  string
 }
 
 type cluster struct {
@@ -120,6 +122,7 @@ type Pod struct {
 	ID                string            `json:"id"`
 	Name              string            `json:"name"`
 	Image             string            `json:"image"`
+	TemplateID        string            `json:"templateId,omitempty"`
 	DesiredStatus     string            `json:"desiredStatus"`
 	LastStatusChange  string            `json:"lastStatusChange,omitempty"`
 	CostPerHr         float64           `json:"costPerHr"`
@@ -159,7 +162,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("runpodtest: an API key is required")
 	}
 	s := &Server{id: randomID(6), key: opts.Key, gpus: opts.GPUTypes, dcs: opts.DataCenters, docker: opts.Docker,
-		pods: map[string]*pod{}, clusters: map[string]*cluster{}, faults: faults{noCapacity: map[string]bool{}}}
+		pods: map[string]*pod{}, clusters: map[string]*cluster{}, templates: map[string]*Template{}, faults: faults{noCapacity: map[string]bool{}}}
 	s.bootDelay = opts.BootDelay
 	if s.bootDelay == 0 {
 		s.bootDelay = 300 * time.Millisecond
@@ -366,6 +369,10 @@ var podPath = regexp.MustCompile(`^/v1/pods/([^/]+)(/start|/stop)?$`)
 func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 	s.record(r.Method + " " + r.URL.Path)
 	ctx := r.Context()
+	if r.URL.Path == "/v1/templates" || strings.HasPrefix(r.URL.Path, "/v1/templates/") {
+		s.templatesREST(w, r)
+		return
+	}
 	if r.URL.Path == "/v1/pods" {
 		switch r.Method {
 		case http.MethodGet:
@@ -441,6 +448,7 @@ func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 type CreatePodInput struct {
 	Name              string            `json:"name"`
 	ImageName         string            `json:"imageName"`
+	TemplateID        string            `json:"templateId,omitempty"`
 	CloudType         string            `json:"cloudType,omitempty"`
 	ComputeType       string            `json:"computeType,omitempty"`
 	GPUTypeIDs        []string          `json:"gpuTypeIds,omitempty"`
@@ -471,6 +479,36 @@ type member struct {
 // capacity and starts the pod's container. It returns an HTTP status with
 // its error.
 func (s *Server) createPod(ctx context.Context, in CreatePodInput, m *member) (Pod, int, error) {
+	if in.TemplateID != "" {
+		// The template gives what the request leaves out.
+		s.mu.Lock()
+		t, ok := s.templates[in.TemplateID]
+		var tc Template
+		if ok {
+			tc = *t
+		}
+		s.mu.Unlock()
+		if !ok {
+			return Pod{}, 400, fmt.Errorf("invalid templateId %q", in.TemplateID)
+		}
+		if in.ImageName == "" {
+			in.ImageName = tc.ImageName
+		}
+		if len(in.Ports) == 0 {
+			in.Ports = tc.Ports
+		}
+		if in.ContainerDiskInGb == 0 {
+			in.ContainerDiskInGb = tc.ContainerDiskInGb
+		}
+		env := map[string]string{}
+		for k, v := range tc.Env {
+			env[k] = v
+		}
+		for k, v := range in.Env {
+			env[k] = v
+		}
+		in.Env = env
+	}
 	if in.ImageName == "" {
 		return Pod{}, 400, errors.New("imageName is required")
 	}
@@ -544,7 +582,8 @@ func (s *Server) createPod(ctx context.Context, in CreatePodInput, m *member) (P
 		return Pod{}, 500, errors.New(errNoCapacity)
 	}
 	p.DataCenterID = dc
-	rec := &pod{api: p, hidePolls: s.faults.slowPolls}
+	p.TemplateID = in.TemplateID
+	rec := &pod{api: p, hidePolls: s.faults.slowPolls, template: in.TemplateID}
 	crash := s.faults.crashN > 0
 	if crash {
 		s.faults.crashN--
