@@ -350,3 +350,24 @@ func TestValidateNodes(t *testing.T) {
 		t.Errorf("requests %v, want one gpuTypes query for all checks", got)
 	}
 }
+
+// TestValidateOneLinePerProblem: the nodes of a pool with the same
+// problem get one line.
+func TestValidateOneLinePerProblem(t *testing.T) {
+	s, err := runpodtest.New(runpodtest.Options{Key: testKey, Docker: dockerCli})
+	if err != nil {
+		t.Skip(err)
+	}
+	s.Start()
+	defer s.Close()
+	p := newProvider(t, s, nil)
+	var nodes []providers.NodeSpec
+	for _, h := range []string{"dev-0", "dev-1", "dev-2"} {
+		nodes = append(nodes, providers.NodeSpec{Hostname: h, Accelerator: "A6000:2"})
+	}
+	err = p.ValidateNodes(context.Background(), nodes)
+	want := `dev-0, dev-1, dev-2: accelerator "A6000" is not a RunPod GPU type; did you mean "NVIDIA RTX A6000"?`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}

@@ -43,7 +43,16 @@ func (p *Provider) gpuTypes(ctx context.Context) ([]gpuType, error) {
 // one node, an Instant Cluster, need GPUs. The GPU types come from
 // RunPod's GraphQL gpuTypes.
 func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec) error {
-	var errs []error
+	// The nodes of a pool share their settings: one line says what is
+	// wrong with all those it applies to.
+	var order []string
+	hosts := map[string][]string{}
+	fail := func(host, msg string) {
+		if _, ok := hosts[msg]; !ok {
+			order = append(order, msg)
+		}
+		hosts[msg] = append(hosts[msg], host)
+	}
 	needGPUs := false
 	for _, n := range nodes {
 		if n.Accelerator != "" {
@@ -60,16 +69,20 @@ func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec
 	for _, n := range nodes {
 		s, err := shapeOf(n)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.Hostname, err))
+			fail(n.Hostname, err.Error())
 			continue
 		}
 		if s.gpu == "" && nodeIndex(n.Hostname) > 0 {
-			errs = append(errs, fmt.Errorf("%s: a pool of more than one node is an Instant Cluster on RunPod, which needs GPUs: set accelerator (for example \"NVIDIA H100 80GB HBM3:8\")", n.Hostname))
+			fail(n.Hostname, `a pool of more than one node is an Instant Cluster on RunPod, which needs GPUs: set accelerator (for example "NVIDIA H100 80GB HBM3:8")`)
 			continue
 		}
 		if s.gpu != "" && !knownGPU(gpus, s.gpu) {
-			errs = append(errs, fmt.Errorf("%s: accelerator %q is not a RunPod GPU type%s", n.Hostname, s.gpu, closeNames(gpus, s.gpu)))
+			fail(n.Hostname, fmt.Sprintf("accelerator %q is not a RunPod GPU type%s", s.gpu, closeNames(gpus, s.gpu)))
 		}
+	}
+	errs := make([]error, len(order))
+	for i, msg := range order {
+		errs[i] = fmt.Errorf("%s: %s", strings.Join(hosts[msg], ", "), msg)
 	}
 	return errors.Join(errs...)
 }
