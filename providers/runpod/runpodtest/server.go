@@ -79,12 +79,12 @@ type Server struct {
 	// bootDelay: see Options.BootDelay.
 	bootDelay time.Duration
 
-	mu       sync.Mutex
-	pods     map[string]*pod
+	mu        sync.Mutex
+	pods      map[string]*pod
 	clusters  map[string]*cluster
 	templates map[string]*Template
 	faults    faults
-	requests []string // "METHOD PATH" or "graphql FIELD", in order
+	requests  []string // "METHOD PATH" or "graphql FIELD", in order
 
 	httpSrv *httptest.Server
 }
