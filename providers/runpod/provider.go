@@ -348,6 +348,7 @@ func (p *Provider) Delete(ctx context.Context, o providers.Object) error {
 // RunPod's last status change and points to the console's logs.
 func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
 	delay := 250 * time.Millisecond
+	exited := 0
 	for {
 		var pod apiPod
 		if err := p.api.rest(ctx, http.MethodGet, "/pods/"+url.PathEscape(o.ID), nil, &pod); err != nil {
@@ -357,7 +358,10 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 		if got.Running {
 			return got, nil
 		}
-		if pod.DesiredStatus == "EXITED" || pod.DesiredStatus == "TERMINATED" {
+		exited = map[bool]int{true: exited + 1}[pod.DesiredStatus == "EXITED" || pod.DesiredStatus == "TERMINATED"]
+		// Seen twice, so that a pod just started again is not taken for
+		// one that exited.
+		if exited >= 2 {
 			why := pod.LastStatusChange
 			if why == "" {
 				why = "no reason given"
