@@ -387,10 +387,14 @@ func (p *Provider) createClusterNode(ctx context.Context, r providers.Resource) 
 		name, len(c.Pods), r.Index, r.Pool)
 }
 
-// clusterFields are the fields of a cluster the provider reads.
-const clusterFields = `id name podCount pods { id name desiredStatus publicIp portMappings clusterIdx clusterIp }`
+// clusterFields are the fields of a cluster the provider reads: those
+// RunPod's Terraform provider selects. A cluster pod's endpoint comes
+// from REST's GET /pods/{id}, as any pod's.
+const clusterFields = `id name podCount pods { id name desiredStatus clusterIdx clusterIp }`
 
-// clusters lists the account's Instant Clusters.
+// clusters lists the account's Instant Clusters. RunPod's public sources
+// show one cluster read as myself { cluster(input: {id}) }; the list is
+// read the same way as myself { clusters }.
 func (p *Provider) clusters(ctx context.Context) ([]apiCluster, error) {
 	var out struct {
 		Myself struct {
@@ -441,8 +445,8 @@ func (p *Provider) createCluster(ctx context.Context, name string, r providers.R
 
 // deleteCluster deletes an Instant Cluster and its pods.
 func (p *Provider) deleteCluster(ctx context.Context, id string) error {
-	err := p.api.query(ctx, `mutation DeleteCluster($input: DeleteClusterInput!) { deleteCluster(input: $input) }`,
-		map[string]any{"input": map[string]string{"id": id}}, nil)
+	err := p.api.query(ctx, `mutation DeleteCluster($id: String!) { deleteCluster(input: { id: $id }) }`,
+		map[string]any{"id": id}, nil)
 	if err != nil && strings.Contains(err.Error(), "not found") {
 		return nil
 	}
