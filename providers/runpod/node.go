@@ -146,7 +146,7 @@ func nodeObject(pod apiPod, addr, lineage, cluster string) providers.Object {
 	port := pod.PortMappings["22"]
 	o := providers.Object{Kind: providers.KindNode, Address: addr, ID: pod.ID, Lineage: lineage,
 		PublicIP: pod.PublicIP, PrivateIP: pod.ClusterIP,
-		Private: map[string]string{"pod_name": pod.Name, "status": pod.DesiredStatus}}
+		Private: map[string]string{"pod_name": pod.Name}}
 	if cluster != "" {
 		o.Private["cluster"] = cluster
 	}

@@ -292,17 +292,17 @@ func (p *Provider) Update(ctx context.Context, o providers.Object, r providers.R
 	if o.Kind == providers.KindPool {
 		return o, nil
 	}
-	cur, err := p.Read(ctx, o)
-	if err != nil {
+	var pod apiPod
+	if err := p.api.rest(ctx, http.MethodGet, "/pods/"+url.PathEscape(o.ID), nil, &pod); err != nil {
 		return providers.Object{}, err
 	}
-	if cur.Private["status"] == "EXITED" {
+	if pod.DesiredStatus == "EXITED" {
 		if err := p.api.rest(ctx, http.MethodPost, "/pods/"+url.PathEscape(o.ID)+"/start", nil, nil); err != nil {
 			return providers.Object{}, fmt.Errorf("start pod %s: %w", o.ID, err)
 		}
 		return p.Read(ctx, o)
 	}
-	return cur, nil
+	return nodeObject(pod, o.Address, o.Lineage, o.Private["cluster"]), nil
 }
 
 // Delete implements providers.Provider. A pod that is gone (404) is
