@@ -19,5 +19,10 @@
 // capacity, and never puts the API key anywhere but the Authorization
 // header. Package runpodtest is an emulator of the same API for tests.
 //
+// RunPod's documentation marks REST v1 deprecated, with a retirement
+// announced for 15 November 2026, in favour of a REST API v2 whose pod
+// shapes differ (image, gpu or cpu objects, status); this provider and
+// its emulator speak v1.
+//
 // Like every provider it never touches skyward's state or plans.
 package runpod
