@@ -246,6 +246,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"start-node":    cmdStartNode,
 			"baked-clean":   cmdBakedClean,
 			"wait-state":    cmdWaitState,
+			"runpod":        cmdRunPod,
 		},
 	}
 }

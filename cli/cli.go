@@ -22,6 +22,7 @@ import (
 
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/container"
+	"github.com/skyward-sh/skyward/providers/runpod"
 	"github.com/skyward-sh/skyward/state"
 )
 
@@ -185,6 +186,7 @@ func runHelp(m *Meta, args []string) error {
 func DefaultRegistry() *providers.Registry {
 	r := &providers.Registry{}
 	r.Register("container", container.Factory())
+	r.Register(runpod.Type, runpod.Factory())
 	return r
 }
 

@@ -243,9 +243,11 @@ func validateNodes(ctx context.Context, p *planner.Plan, provs map[string]provid
 			continue
 		}
 		num := func(k string) float64 { f, _ := c.After[k].(float64); return f }
+		str := func(k string) string { s, _ := c.After[k].(string); return s }
 		ttl, _ := time.ParseDuration(fmt.Sprint(c.After["ttl"]))
 		specs[c.Provider] = append(specs[c.Provider], providers.NodeSpec{Hostname: fmt.Sprintf("%s-%d", c.Pool, *c.Index),
-			VCPUs: num("vcpus"), MemoryGB: num("memory_gb"), DiskGB: num("disk_gb"), TTL: ttl})
+			VCPUs: num("vcpus"), MemoryGB: num("memory_gb"), DiskGB: num("disk_gb"), TTL: ttl,
+			InstanceType: str("instance_type"), Accelerator: str("accelerator"), Allocation: str("allocation")})
 	}
 	for _, addr := range sortedAddrs(specs) {
 		v, ok := provs[addr].(providers.Validator)

@@ -792,3 +792,38 @@ func TestApplyReplace(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyJoinsReportedPrivateIP: on a provider whose nodes share no
+// private network in general, the workers of a pool whose nodes report
+// private addresses (a RunPod Instant Cluster) join the head at its
+// private address, not its public one; every Create is told the pool's
+// size.
+func TestApplyJoinsReportedPrivateIP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.prov.noSharedNetwork = true
+	_, res, err := h.apply(skytest.Config(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	head := res.State.Get("pool.dev.node[0]")
+	headIP := str(head, "private_ip")
+	if !strings.HasPrefix(headIP, "10.0.0.") || !strings.HasPrefix(str(head, "public_ip"), "203.0.113.") {
+		t.Fatalf("head private_ip %q, public_ip %q", headIP, str(head, "public_ip"))
+	}
+	for i := 1; i < 3; i++ {
+		r := res.State.Get(providers.NodeAddress("dev", i))
+		cfg, err := h.prov.node(r.ID).agentConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.HeadAddr != headIP {
+			t.Errorf("node %d joins %q, want the head's private address %q", i, cfg.HeadAddr, headIP)
+		}
+	}
+	for _, addr := range []string{"pool.dev", "pool.dev.node[0]", "pool.dev.node[2]"} {
+		if got := h.prov.poolSizes[addr]; got != 3 {
+			t.Errorf("%s: created with PoolSize %d, want 3", addr, got)
+		}
+	}
+}

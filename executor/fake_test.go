@@ -57,6 +57,12 @@ type fakeProvider struct {
 	dropBootstrap map[string]int
 	// onBegin, if set, is called as each call begins (op, address).
 	onBegin func(op, addr string)
+	// noSharedNetwork makes the provider say its nodes share no private
+	// network, though they report private addresses (a RunPod cluster),
+	// and give each node a public address as well.
+	noSharedNetwork bool
+	// pools records the PoolSize of each Create, by address.
+	poolSizes map[string]int
 
 	mu         sync.Mutex
 	log        []entry
@@ -131,7 +137,7 @@ func (p *fakeProvider) end(op, addr, id string) {
 
 func (p *fakeProvider) Type() string { return "container" }
 func (p *fakeProvider) Capabilities() providers.Capabilities {
-	return providers.Capabilities{HostKey: providers.HostKeyInstalled, PrivateNetwork: true, KillsSessions: true}
+	return providers.Capabilities{HostKey: providers.HostKeyInstalled, PrivateNetwork: !p.noSharedNetwork, KillsSessions: true}
 }
 func (p *fakeProvider) Check(ctx context.Context) error { return nil }
 
@@ -145,6 +151,10 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	p.seq++
 	seq := p.seq
 	p.resources[r.Address] = r
+	if p.poolSizes == nil {
+		p.poolSizes = map[string]int{}
+	}
+	p.poolSizes[r.Address] = r.PoolSize
 	badPort, badBoot, drops := p.badPort[r.Address], p.badBootstrap[r.Address], p.dropBootstrap[r.Address]
 	p.mu.Unlock()
 
@@ -169,6 +179,9 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	n.obj = providers.Object{Kind: providers.KindNode, Address: r.Address, ID: obj.ID, Lineage: r.Lineage, Running: true,
 		SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: port, User: p.user}, PrivateIP: fmt.Sprintf("10.0.0.%d", seq),
 		Private: map[string]string{}}
+	if p.noSharedNetwork {
+		n.obj.PublicIP = fmt.Sprintf("203.0.113.%d", seq)
+	}
 	obj = n.object()
 	p.mu.Lock()
 	p.nodes[obj.ID] = n

@@ -358,16 +358,25 @@ func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change
 
 // headAddr is the address of node 0 of the node's pool where the other
 // nodes join it: its private address when the provider's nodes share a
-// private network, else its public one. When this apply creates node 0,
-// wait (without holding a parallelism slot) until its new record is in
-// the state, and fail if its step fails.
+// private network or the head reports one all the same (see
+// providers.Capabilities.PrivateNetwork), else its public one. When this
+// apply creates node 0, wait (without holding a parallelism slot) until
+// its new record is in the state, and fail if its step fails.
 func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) (string, error) {
-	key, kind := "private_ip", "private"
-	if !p.Capabilities().PrivateNetwork {
-		key, kind = "public_ip", "public"
+	shared := p.Capabilities().PrivateNetwork
+	kind := "private"
+	if !shared {
+		kind = "public"
+	}
+	joinIP := func(r *state.Resource) string {
+		ip, _ := r.Attributes["private_ip"].(string)
+		if ip == "" && !shared {
+			ip, _ = r.Attributes["public_ip"].(string)
+		}
+		return ip
 	}
 	if *c.Index == 0 {
-		if ip, _ := rec.Attributes[key].(string); ip != "" {
+		if ip := joinIP(rec); ip != "" {
 			return ip, nil
 		}
 		if w.poolSize(c.Pool) == 1 {
@@ -383,8 +392,7 @@ func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Ch
 		if r == nil || (creating && r.ID == hc.PriorID) {
 			return ""
 		}
-		ip, _ := r.Attributes[key].(string)
-		return ip
+		return joinIP(r)
 	}
 	if ip := usable(); ip != "" {
 		return ip, nil

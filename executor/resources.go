@@ -150,6 +150,7 @@ func (w *walk) resource(c *planner.Change, node *providers.NodeSpec) providers.R
 	}
 	r := providers.Resource{
 		Kind: kind, Address: c.Address, Pool: c.Pool, Index: idx, Lineage: w.st.Lineage,
+		PoolSize: w.poolSize(c.Pool),
 		Labels: map[string]string{
 			providers.LabelManaged: "true",
 			providers.LabelLineage: w.st.Lineage,

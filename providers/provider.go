@@ -51,6 +51,11 @@ type Resource struct {
 	Pool    string // pool name
 	Index   int    // node index; -1 for a pool
 	Lineage string
+	// PoolSize is the number of nodes the pool has once the change being
+	// made is done; 0 when the caller does not know. A provider whose pool
+	// of several nodes is one object (RunPod's Instant Clusters) sizes it
+	// from this.
+	PoolSize int
 	// Labels must be set on every object created for this resource.
 	Labels map[string]string
 	// PoolObject is the pool's object, set for nodes.
@@ -153,6 +158,9 @@ type Capabilities struct {
 	HostKey HostKeyMode
 	// PrivateNetwork: the nodes of one pool reach each other at their
 	// PrivateIP, so the head's private address is where workers join.
+	// Without it, a node that reports a PrivateIP all the same is on a
+	// private network of its pool (the pods of a RunPod Instant Cluster),
+	// and its pool's workers join it there.
 	PrivateNetwork bool
 	// KillsSessions: the node's SSH server kills a command's process group
 	// when its session ends (skyward's own server). Without it the

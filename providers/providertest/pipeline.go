@@ -27,6 +27,9 @@ type Pipeline struct {
 	Provider *hclspec.Provider
 	// AgentBinary is the static skyward binary for the nodes.
 	AgentBinary string
+	// Pool, if set, completes the pool with what this provider's pools of
+	// two nodes need (an accelerator).
+	Pool func(p *hclspec.Pool)
 	// Timeout bounds the whole pipeline; 0 means 10 minutes.
 	Timeout time.Duration
 }
@@ -58,6 +61,9 @@ func RunPipeline(t *testing.T, pl Pipeline) {
 		Images: map[string]*hclspec.Image{"img": {Name: "img", Env: map[string]string{"PIPELINE": "yes"},
 			Includes: []string{"src"}, Setup: []string{"echo done > /tmp/pipeline-setup"}}},
 		Pools: map[string]*hclspec.Pool{"dev": {Name: "dev", Provider: addr, Nodes: 2, Image: "img", Concurrency: 1, Allocation: "on-demand"}},
+	}
+	if pl.Pool != nil {
+		pl.Pool(cfg.Pools["dev"])
 	}
 	f, ok := pl.Registry.Lookup(pl.Provider.Type)
 	if !ok {

@@ -1,0 +1,169 @@
+package runpod
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/skyward-sh/skyward/providers/runpod/runpodtest"
+)
+
+// Set up by TestMain for the tests that need Docker.
+var (
+	baseImage string         // skyward-test-base:*, which has OpenSSH
+	dockerCli *client.Client // shared by the emulators
+	dockerErr error          // why Docker cannot be used, if it cannot
+)
+
+func TestMain(m *testing.M) {
+	dockerErr = setUpDocker()
+	code := m.Run()
+	if dockerCli != nil {
+		dockerCli.Close()
+	}
+	os.Exit(code)
+}
+
+func setUpDocker() error {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return fmt.Errorf("docker daemon at %s: %w", cli.DaemonHost(), err)
+	}
+	dockerCli = cli
+	if tag := os.Getenv("SKYWARD_TEST_IMAGE"); tag != "" {
+		if _, err := cli.ImageInspect(ctx, tag); err != nil {
+			return fmt.Errorf("SKYWARD_TEST_IMAGE %s: %w", tag, err)
+		}
+		baseImage = tag
+		return nil
+	}
+	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "skyward-test-base"))})
+	if err != nil {
+		return err
+	}
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
+	for _, img := range imgs {
+		for _, tag := range img.RepoTags {
+			if strings.HasPrefix(tag, "skyward-test-base:") {
+				baseImage = tag
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no skyward-test-base image; build it with testdata/mkbaseimage.sh")
+}
+
+// needDocker fails the test in CI and skips it elsewhere when Docker or the
+// test base image is missing.
+func needDocker(t testing.TB) {
+	t.Helper()
+	if dockerErr == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("Docker is required in CI: %v", dockerErr)
+	}
+	t.Skipf("Docker not usable: %v", dockerErr)
+}
+
+// testKey is the emulators' API key in these tests.
+const testKey = "rpa_TESTKEY_0123456789abcdef"
+
+// emulator starts an emulator whose pods are containers, removed when
+// the test ends.
+func emulator(t testing.TB) *runpodtest.Server {
+	t.Helper()
+	needDocker(t)
+	s, err := runpodtest.New(runpodtest.Options{Key: testKey, Docker: dockerCli})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+	})
+	return s
+}
+
+// config is the provider block pointing at the emulator.
+func config(s *runpodtest.Server, extra map[string]cty.Value) cty.Value {
+	v := map[string]cty.Value{
+		"api_key":      cty.StringVal(testKey),
+		"endpoint":     cty.StringVal(s.URL()),
+		"cloud_type":   cty.NullVal(cty.String),
+		"image":        cty.StringVal(baseImage),
+		"data_centers": cty.NullVal(cty.List(cty.String)),
+	}
+	for k, x := range extra {
+		v[k] = x
+	}
+	return cty.ObjectVal(v)
+}
+
+// newProvider builds a provider on the emulator with short retry waits.
+func newProvider(t testing.TB, s *runpodtest.Server, extra map[string]cty.Value) *Provider {
+	t.Helper()
+	c, err := DecodeConfig(config(s, extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetBackoff(10*time.Millisecond, 50*time.Millisecond)
+	return p
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// realAgent is the static skyward binary: SKYWARD_AGENT_BINARY, else one
+// built once for the test run.
+func realAgent(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
+			agentPath = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "skyward-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "skyward")
+		build := exec.Command("go", "build", "-o", agentPath, "github.com/skyward-sh/skyward")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatalf("build the agent binary: %v", agentErr)
+	}
+	return agentPath
+}
