@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 )
@@ -94,4 +95,29 @@ func (p podmanAPI) ContainerCommit(ctx context.Context, id string, opts containe
 		opts.Config = &container.Config{}
 	}
 	return p.Client.ContainerCommit(ctx, id, opts)
+}
+
+// ServerVersion reads Podman's version from its ping's headers: the
+// compat /version runs conmon and the OCI runtime to ask theirs, which
+// takes seconds on a busy host, where the ping answers at once.
+func (p podmanAPI) ServerVersion(ctx context.Context) (types.Version, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podman/_ping", nil)
+	if err != nil {
+		return types.Version{}, err
+	}
+	resp, err := p.HTTPClient().Do(req)
+	if err != nil {
+		return types.Version{}, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	v := resp.Header.Get("Libpod-Api-Version")
+	if resp.StatusCode != http.StatusOK || v == "" {
+		return types.Version{}, fmt.Errorf("podman: the service at %s does not look like Podman (ping: %s, no Libpod-Api-Version)", p.DaemonHost(), resp.Status)
+	}
+	return types.Version{
+		Version:    v,
+		APIVersion: resp.Header.Get("Api-Version"),
+		Components: []types.ComponentVersion{{Name: "Podman Engine", Version: v}},
+	}, nil
 }

@@ -251,7 +251,14 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 		clientOpts = append(clientOpts, client.WithHost(podmanHost(os.Getuid())))
 		ulimits = hostUlimits()
 	case RuntimeNerdctl:
-		return nil, errors.New("nerdctl: not yet")
+		n := newNerdctl(o.endpoint)
+		endpoint := "nerdctl"
+		if o.endpoint != "" {
+			endpoint += " --address " + strings.TrimPrefix(o.endpoint, "unix://")
+		}
+		p := newProvider(n, endpoint, cfg)
+		p.engine, p.binary, p.ulimits = "containerd (through nerdctl)", RuntimeNerdctl, hostUlimits()
+		return p, nil
 	default:
 		return nil, fmt.Errorf(`container provider: unknown binary %q; use "docker", "podman" or "nerdctl"`, cfg.Binary)
 	}
@@ -343,8 +350,10 @@ func (p *Provider) Check(ctx context.Context) error {
 			if serr := startPodmanService(sctx, p.endpoint, ping); serr != nil {
 				return serr
 			}
-		case p.binary == RuntimeNerdctl:
+		case p.binary == RuntimeNerdctl && errors.Is(err, errNerdctlMissing):
 			return err
+		case p.binary == RuntimeNerdctl:
+			return fmt.Errorf("cannot reach containerd through nerdctl: %v; is containerd running (systemctl start containerd, or containerd &)?", oneLine(err.Error()))
 		default:
 			if _, lerr := exec.LookPath(p.binary); lerr != nil {
 				return fmt.Errorf("cannot reach the %s at %s: %v; %q is not installed either (not found on PATH): install it, or name another binary", p.engine, p.endpoint, cause, p.binary)

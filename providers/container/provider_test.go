@@ -51,8 +51,9 @@ func TestDecodeAndNew(t *testing.T) {
 			endpoint: "unix:///tmp/podman-test.sock",
 		},
 		"nerdctl": {
-			cfg: cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("nerdctl")}),
-			err: `binary "nerdctl" is not supported because it has no Docker-compatible API`,
+			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("nerdctl")}),
+			want:     Config{Binary: "nerdctl", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
+			endpoint: "nerdctl",
 		},
 		"unknown binary": {
 			cfg: cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("lxc")}),

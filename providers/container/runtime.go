@@ -196,9 +196,20 @@ func oneLine(s string) string {
 func describeVersion(v types.Version, endpoint string) string {
 	name, version := "Docker", v.Version
 	for _, c := range v.Components {
-		if c.Name == "Podman Engine" {
+		switch c.Name {
+		case "Podman Engine":
 			name, version = "Podman", c.Version
+		case "nerdctl":
+			name, version = "nerdctl", c.Version
 		}
+	}
+	if name == "nerdctl" {
+		for _, c := range v.Components {
+			if c.Name == "containerd" {
+				version += " (containerd " + c.Version + ")"
+			}
+		}
+		return name + " " + version + " (" + endpoint + ")"
 	}
 	if version == "" {
 		version = "(version unknown)"
