@@ -198,15 +198,19 @@ func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 	if v.runtime == "" {
 		v.runtime = "docker"
 	}
-	if v.runtime == "podman" && docker {
-		// The scripts' condition docker means: the runtime can run nodes.
-		if err := podmanUp(image); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("Podman is required in CI: %v", err)
-			}
-			t.Logf("Podman not usable: %v", err)
-			docker = false
+	// podman: scripts may also use Podman (the plain run's condition
+	// podman); in CI it must be there.
+	podman := false
+	if docker {
+		err := podmanUp(image)
+		if err != nil && os.Getenv("CI") != "" {
+			t.Fatalf("Podman is required in CI: %v", err)
 		}
+		podman = err == nil
+	}
+	if v.runtime == "podman" {
+		// The scripts' condition docker means: the runtime can run nodes.
+		docker = podman
 	}
 	examples, err := filepath.Abs("examples")
 	if err != nil {
@@ -279,7 +283,7 @@ func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 			case "openssh":
 				return v.openssh, nil
 			case "podman":
-				return v.runtime == "podman", nil
+				return podman, nil
 			case "moto":
 				return motoOK, nil
 			}
