@@ -273,6 +273,14 @@ func TestPodmanNode(t *testing.T) {
 	})
 }
 
+// TestPodmanSharedNetwork: pools of two states share a named network on
+// Podman, which goes with its last node.
+func TestPodmanSharedNetwork(t *testing.T) {
+	t.Parallel()
+	needPodman(t)
+	testSharedNetwork(t, podmanCli, newPodmanEnv)
+}
+
 // podmanExec runs a shell script in a container through the podman CLI and
 // returns its output; it fails the test when the script fails.
 func podmanExec(t *testing.T, id, script string) string {
