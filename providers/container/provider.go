@@ -364,11 +364,16 @@ func (p *Provider) Check(ctx context.Context) error {
 			return fmt.Errorf("cannot reach the %s at %s: %v; is it running?", p.engine, p.endpoint, cause)
 		}
 	}
+	// The engine answered; its version is what init and plan report, and
+	// an engine that will not tell is still usable.
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	v, err := p.api.ServerVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("ask the %s at %s for its version: %w", p.engine, p.endpoint, err)
+		v = types.Version{}
+		if p.binary == RuntimePodman {
+			v.Components = []types.ComponentVersion{{Name: "Podman Engine"}}
+		}
 	}
 	d := describeVersion(v, p.endpoint)
 	p.runtime.Store(&d)
