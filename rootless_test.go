@@ -57,9 +57,7 @@ func TestPodmanRootless(t *testing.T) {
 }
 
 pool "dev" {
-  nodes     = 2
-  vcpus     = 1
-  memory_gb = 0.5
+  nodes = 2
 }
 
 task "hello" {
@@ -74,14 +72,17 @@ task "hello" {
 	if out, err := exec.Command("chown", "-R", name+":", dir).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v %s", err, out)
 	}
+	run := func(args ...string) (string, error) {
+		out, err := as(append([]string{"env", "SKYWARD_AGENT_BINARY=" + bin, bin, "-chdir=" + dir}, args...)...).CombinedOutput()
+		return string(out), err
+	}
 	skyward := func(args ...string) string {
 		t.Helper()
-		cmd := as(append([]string{"env", "SKYWARD_AGENT_BINARY=" + bin, bin, "-chdir=" + dir}, args...)...)
-		out, err := cmd.CombinedOutput()
+		out, err := run(args...)
 		if err != nil {
 			t.Fatalf("skyward %s as %s: %v\n%s", strings.Join(args, " "), name, err, out)
 		}
-		return string(out)
+		return out
 	}
 	t.Cleanup(func() {
 		// Whatever the test left: destroy, then anything of the lineage.
@@ -101,6 +102,20 @@ task "hello" {
 	out := skyward("init")
 	if want := "reachable: Podman 4."; !strings.Contains(out, want) || !strings.Contains(out, "at unix://"+runtimeDir+"/podman/podman.sock") {
 		t.Errorf("init output lacks %q at the user's socket:\n%s", want, out)
+	}
+	// Rootless Podman on cgroup v1 ignores CPU and memory limits: a pool
+	// that asks for them is refused at plan, changing nothing.
+	if err := os.WriteFile(filepath.Join(dir, "limited.sky.hcl"), []byte("pool \"limited\" {\n  nodes = 1\n  vcpus = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cgroupV1() {
+		out, err := run("plan")
+		if err == nil || !strings.Contains(out, "vcpus and memory_gb cannot be enforced: the Podman service is rootless on a cgroup v1 host") {
+			t.Errorf("plan of a pool with limits on rootless Podman on cgroup v1: %v\n%s", err, out)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "limited.sky.hcl")); err != nil {
+		t.Fatal(err)
 	}
 	if out := skyward("apply", "-auto-approve"); !strings.Contains(out, "Apply complete! Resources: 3 added") {
 		t.Fatalf("apply:\n%s", out)
@@ -131,4 +146,11 @@ task "hello" {
 	if out, err := as("podman", "ps", "-aq", "--filter", "label=skyward.lineage="+lin).Output(); err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("containers left after destroy: %q (%v)", out, err)
 	}
+}
+
+// cgroupV1 reports whether this host has cgroup v1 (no unified hierarchy
+// at /sys/fs/cgroup).
+func cgroupV1() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err != nil
 }

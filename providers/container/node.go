@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -622,6 +623,12 @@ func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec
 				return fmt.Errorf("ask the %s for its CPUs and memory: %w", p.engine, err)
 			}
 			ncpu, mem = info.NCPU, info.MemTotal
+			// A rootless engine on cgroup v1 starts containers with their
+			// limits ignored (Podman warns and goes on): refuse rather
+			// than run nodes without the limits asked for.
+			if info.CgroupVersion == "1" && slices.Contains(info.SecurityOptions, "name=rootless") {
+				return fmt.Errorf("node %s: vcpus and memory_gb cannot be enforced: the %s is rootless on a cgroup v1 host, where container resource limits are ignored; set both to 0, or run it rootful, or on a cgroup v2 host", n.Hostname, p.engine)
+			}
 		}
 		if ncpu > 0 && n.VCPUs > float64(ncpu) {
 			return fmt.Errorf("node %s: vcpus = %g, but the %s's host has %d CPUs", n.Hostname, n.VCPUs, p.engine, ncpu)

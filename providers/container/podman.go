@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 )
 
@@ -59,6 +61,48 @@ func (p podmanAPI) ContainerUpdate(ctx context.Context, id string, u container.U
 		return container.UpdateResponse{}, err
 	}
 	return container.UpdateResponse{}, nil
+}
+
+// Info is the compat info with what it leaves out: whether the service is
+// rootless, marked as Docker marks a rootless daemon ("name=rootless" in
+// SecurityOptions), which decides whether resource limits hold on a
+// cgroup v1 host.
+func (p podmanAPI) Info(ctx context.Context) (system.Info, error) {
+	info, err := p.Client.Info(ctx)
+	if err != nil {
+		return info, err
+	}
+	var li struct {
+		Host struct {
+			Security struct {
+				Rootless bool `json:"rootless"`
+			} `json:"security"`
+		} `json:"host"`
+	}
+	if err := p.libpodGet(ctx, "/info", &li); err != nil {
+		return info, err
+	}
+	if li.Host.Security.Rootless && !slices.Contains(info.SecurityOptions, "name=rootless") {
+		info.SecurityOptions = append(info.SecurityOptions, "name=rootless")
+	}
+	return info, nil
+}
+
+// libpodGet reads one answer of Podman's own API into v.
+func (p podmanAPI) libpodGet(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://podman/"+libpodVersion+"/libpod"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.HTTPClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("podman: GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v)
 }
 
 // libpod makes one call to Podman's own API and fails with the service's

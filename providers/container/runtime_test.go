@@ -1,14 +1,18 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/system"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"github.com/skyward-sh/skyward/providers"
 )
 
 func TestPodmanHost(t *testing.T) {
@@ -103,6 +107,41 @@ func TestDescribeVersion(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, describeVersion(tc.v, "unix:///sock")); diff != "" {
 				t.Error(diff)
+			}
+		})
+	}
+}
+
+// infoAPI answers Info with info and fails every other call.
+type infoAPI struct {
+	dockerAPI
+	info system.Info
+}
+
+func (f infoAPI) Info(context.Context) (system.Info, error) { return f.info, nil }
+
+// TestValidateRootlessCgroupV1 checks that limits a rootless engine on
+// cgroup v1 would ignore are refused, and only there.
+func TestValidateRootlessCgroupV1(t *testing.T) {
+	rootless := []string{"name=seccomp,profile=default", "name=rootless"}
+	tests := map[string]struct {
+		info  system.Info
+		node  providers.NodeSpec
+		error string
+	}{
+		"rootless v1 with a limit": {info: system.Info{NCPU: 2, MemTotal: 8 << 30, CgroupVersion: "1", SecurityOptions: rootless},
+			node: providers.NodeSpec{Hostname: "dev-0", VCPUs: 1}, error: "node dev-0: vcpus and memory_gb cannot be enforced: the Podman service is rootless on a cgroup v1 host"},
+		"rootless v1 without limits": {info: system.Info{NCPU: 2, CgroupVersion: "1", SecurityOptions: rootless}, node: providers.NodeSpec{Hostname: "dev-0"}},
+		"rootless v2":                {info: system.Info{NCPU: 2, MemTotal: 8 << 30, CgroupVersion: "2", SecurityOptions: rootless}, node: providers.NodeSpec{Hostname: "dev-0", VCPUs: 1}},
+		"rootful v1":                 {info: system.Info{NCPU: 2, MemTotal: 8 << 30, CgroupVersion: "1"}, node: providers.NodeSpec{Hostname: "dev-0", MemoryGB: 1}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := newProvider(infoAPI{info: tc.info}, "unix:///sock", Config{})
+			p.engine = "Podman service"
+			err := p.ValidateNodes(context.Background(), []providers.NodeSpec{tc.node})
+			if tc.error == "" && err != nil || tc.error != "" && (err == nil || !strings.Contains(err.Error(), tc.error)) {
+				t.Errorf("ValidateNodes = %v, want %q", err, tc.error)
 			}
 		})
 	}
