@@ -345,7 +345,7 @@ func (p *Provider) Check(ctx context.Context) error {
 		cause := dialCause(p.endpoint, err)
 		switch {
 		case p.binary == RuntimePodman && canStartService(cause) && strings.HasPrefix(p.endpoint, "unix://"):
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serviceStartTimeout+time.Second)
+			sctx, cancel := context.WithTimeout(ctx, serviceStartTimeout+time.Second)
 			defer cancel()
 			if serr := startPodmanService(sctx, p.endpoint, ping); serr != nil {
 				return serr
