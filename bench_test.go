@@ -136,6 +136,23 @@ func BenchmarkApply3NodesPodman(b *testing.B) {
 	benchApplyOn(b, "podman", image, cfg, nil)
 }
 
+// BenchmarkApply3NodesPodmanOpenSSH is BenchmarkApply3NodesPodman with the
+// nodes on the image's own OpenSSH as user ubuntu; same floor.
+func BenchmarkApply3NodesPodmanOpenSSH(b *testing.B) {
+	image := benchEnv(b)
+	if err := podmanUp(image); err != nil {
+		b.Skip(err)
+	}
+	cfg := benchConfig(image, "bench", 3, `env = { GREETING = "hi" }
+  setup = ["echo ready > /tmp/ready"]`)
+	cfg = strings.Replace(cfg, "provider \"container\" {\n", "provider \"container\" {\n  binary = \"podman\"\n  ssh    = \"openssh\"\n  user   = \"ubuntu\"\n", 1)
+	benchApplyOn(b, "podman", image, cfg, func(out string) {
+		if !strings.Contains(out, "at first contact") {
+			b.Fatalf("the nodes were not on OpenSSH:\n%s", out)
+		}
+	})
+}
+
 // BenchmarkApply3NodesOpenSSH is BenchmarkApply3Nodes with every node on
 // the image's own OpenSSH as user ubuntu (ssh = "openssh"), as on a cloud
 // VM: host keys made on the node and pinned at first contact, the agent
