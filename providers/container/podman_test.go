@@ -389,3 +389,43 @@ func TestPodmanNotInstalled(t *testing.T) {
 		})
 	}
 }
+
+// TestPodmanRlimitRefused asks Podman for a file limit above this host's
+// hard limit: on a host that does not let it be raised (this project's
+// machines) the start fails with one line saying what to change, and no
+// container is left; on one that does, the node gets that limit.
+func TestPodmanRlimitRefused(t *testing.T) {
+	t.Parallel()
+	e := newPodmanEnv(t, Config{})
+	e.p.ulimits = []*container.Ulimit{{Name: "nofile", Soft: maxNofile, Hard: maxNofile}, {Name: "nproc", Soft: minNproc, Hard: minNproc}}
+	ctx := context.Background()
+	pool := e.create(e.poolResource("dev"))
+	o, err := e.p.Create(ctx, e.nodeResource("dev", 0, pool, 0, 0))
+	if err == nil {
+		if o, err = e.p.Wait(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if out := podmanExec(t, o.ID, "ulimit -n"); strings.TrimSpace(out) != strconv.Itoa(maxNofile) {
+			t.Errorf("the host granted nofile=%d, but the node has %s", maxNofile, out)
+		}
+		return
+	}
+	msg := err.Error()
+	t.Log(msg)
+	for _, want := range []string{"the Podman service may not set the container's resource limits to nofile=1048576:1048576 nproc=256:256 (from skyward's own limits) on this host: ",
+		"error setting rlimit", "lower skyward's limits (ulimit -n, ulimit -u)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+	cs, err := podmanCli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", providers.LabelLineage+"="+e.lineage))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Errorf("%d containers left after the refused start", len(cs))
+	}
+}
