@@ -179,10 +179,11 @@ func TestScriptsOpenSSH(t *testing.T) {
 
 // podmanScripts run again with binary = "podman": apply, bootstrap, a
 // broadcast run, destroy, an apply killed with SIGKILL, a prebaked image,
-// drift; those with the suffix _openssh on the image's OpenSSH as ubuntu.
+// drift, a node lost mid-run, a ttl; those with the suffix _openssh on the
+// image's OpenSSH as ubuntu.
 var podmanScripts = []string{
 	"apply_fresh_pool", "apply_bootstrap", "apply_bootstrap_failure", "apply_killed", "apply_prebaked",
-	"plan_drift", "run_executions", "run_failures", "apply_fresh_pool_openssh", "run_executions_openssh",
+	"plan_drift", "run_executions", "run_failures", "run_lost", "apply_ttl", "apply_fresh_pool_openssh", "run_executions_openssh",
 }
 
 // TestScriptsPodman runs the core scripts on Podman, whose service the
