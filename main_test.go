@@ -179,11 +179,14 @@ func TestScriptsOpenSSH(t *testing.T) {
 
 // podmanScripts run again with binary = "podman": apply, bootstrap, a
 // broadcast run, destroy, an apply killed with SIGKILL, a prebaked image,
-// drift, a node lost mid-run, a ttl; those with the suffix _openssh on the
-// image's OpenSSH as ubuntu.
+// drift, a node lost mid-run, a ttl, resizing, interrupts, the session
+// guard, a changed host key; those with the suffix _openssh on the
+// image's OpenSSH as ubuntu. (ssh_live_endpoint is Docker's: Podman keeps
+// a container's host port when it starts again.)
 var podmanScripts = []string{
 	"apply_fresh_pool", "apply_bootstrap", "apply_bootstrap_failure", "apply_killed", "apply_prebaked",
-	"plan_drift", "run_executions", "run_failures", "run_lost", "apply_ttl", "apply_fresh_pool_openssh", "run_executions_openssh",
+	"plan_drift", "run_executions", "run_failures", "run_lost", "apply_ttl", "apply_pool_resize", "run_summary", "apply_killed_waiting", "apply_interrupted", "run_stream_interrupt", "ssh_session_guard", "ssh_host_key_changed", "apply_join_checked",
+	"apply_fresh_pool_openssh", "run_executions_openssh",
 }
 
 // TestScriptsPodman runs the core scripts on Podman, whose service the
