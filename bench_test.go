@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,17 +30,27 @@ func benchEnv(b *testing.B) (image string) {
 	return os.Getenv("SKYWARD_TEST_IMAGE")
 }
 
-// floorStart starts n containers of image with docker run, each running
-// OpenSSH with a single ed25519 host key made at start (the cheapest key to
-// make), and waits for every SSH banner: the floor a provider can reach.
-func floorStart(b *testing.B, image string, n int) time.Duration {
+// floorStart starts n containers of image with `CLI run` (docker or
+// podman), each running OpenSSH with a single ed25519 host key made at
+// start (the cheapest key to make), and waits for every SSH banner: the
+// floor a provider can reach on that runtime.
+func floorStart(b *testing.B, cli, image string, n int) time.Duration {
 	label := fmt.Sprintf("skyward.bench=%d", time.Now().UnixNano())
 	defer func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+label).Output()
+		out, _ := exec.Command(cli, "ps", "-aq", "--filter", "label="+label).Output()
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			exec.Command(cli, append([]string{"rm", "-f"}, ids...)...).Run()
 		}
 	}()
+	run := []string{"run", "-d", "-l", label, "-p", "127.0.0.1::22"}
+	if cli == "podman" {
+		// The limits skyward gives Podman's nodes: its defaults fail here.
+		var nofile syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+			b.Fatal(err)
+		}
+		run = append(run, "--ulimit", fmt.Sprintf("nofile=%d:%d", nofile.Cur, nofile.Max), "--ulimit", "nproc=2048:2048")
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -47,16 +58,16 @@ func floorStart(b *testing.B, image string, n int) time.Duration {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := exec.Command("docker", "run", "-d", "-l", label, "-p", "127.0.0.1::22", image,
-				"sh", "-c", "mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && exec /usr/sbin/sshd -D -h /etc/ssh/ssh_host_ed25519_key").Output()
+			out, err := exec.Command(cli, append(run, image,
+				"sh", "-c", "mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && exec /usr/sbin/sshd -D -h /etc/ssh/ssh_host_ed25519_key")...).Output()
 			if err != nil {
-				errs <- fmt.Errorf("docker run: %w", err)
+				errs <- fmt.Errorf("%s run: %w", cli, err)
 				return
 			}
 			id := strings.TrimSpace(string(out))
-			pb, err := exec.Command("docker", "port", id, "22/tcp").Output()
+			pb, err := exec.Command(cli, "port", id, "22/tcp").Output()
 			if err != nil {
-				errs <- fmt.Errorf("docker port: %w", err)
+				errs <- fmt.Errorf("%s port: %w", cli, err)
 				return
 			}
 			addr := strings.TrimSpace(strings.Split(string(pb), "\n")[0])
@@ -109,6 +120,37 @@ func BenchmarkApply3Nodes(b *testing.B) {
 	image := benchEnv(b)
 	benchApply(b, image, benchConfig(image, "bench", 3, `env = { GREETING = "hi" }
   setup = ["echo ready > /tmp/ready"]`), nil)
+}
+
+// BenchmarkApply3NodesPodman is BenchmarkApply3Nodes with binary =
+// "podman" (its Docker-compatible service), against the floor of 3
+// parallel `podman run`s waiting for their SSH banners, same iteration.
+func BenchmarkApply3NodesPodman(b *testing.B) {
+	image := benchEnv(b)
+	if err := podmanUp(image); err != nil {
+		b.Skip(err)
+	}
+	cfg := benchConfig(image, "bench", 3, `env = { GREETING = "hi" }
+  setup = ["echo ready > /tmp/ready"]`)
+	cfg = strings.Replace(cfg, "provider \"container\" {\n", "provider \"container\" {\n  binary = \"podman\"\n", 1)
+	benchApplyOn(b, "podman", image, cfg, nil)
+}
+
+// BenchmarkApply3NodesPodmanOpenSSH is BenchmarkApply3NodesPodman with the
+// nodes on the image's own OpenSSH as user ubuntu; same floor.
+func BenchmarkApply3NodesPodmanOpenSSH(b *testing.B) {
+	image := benchEnv(b)
+	if err := podmanUp(image); err != nil {
+		b.Skip(err)
+	}
+	cfg := benchConfig(image, "bench", 3, `env = { GREETING = "hi" }
+  setup = ["echo ready > /tmp/ready"]`)
+	cfg = strings.Replace(cfg, "provider \"container\" {\n", "provider \"container\" {\n  binary = \"podman\"\n  ssh    = \"openssh\"\n  user   = \"ubuntu\"\n", 1)
+	benchApplyOn(b, "podman", image, cfg, func(out string) {
+		if !strings.Contains(out, "at first contact") {
+			b.Fatalf("the nodes were not on OpenSSH:\n%s", out)
+		}
+	})
 }
 
 // BenchmarkApply3NodesOpenSSH is BenchmarkApply3Nodes with every node on
@@ -171,12 +213,17 @@ func writeConfig(b *testing.B, dir, cfg string) {
 // as many bare containers, each iteration measuring both; check, when set,
 // is given the apply's -verbose output.
 func benchApply(b *testing.B, image, cfg string, check func(out string)) {
+	benchApplyOn(b, "docker", image, cfg, check)
+}
+
+// benchApplyOn is benchApply with the floor measured on the runtime's CLI.
+func benchApplyOn(b *testing.B, cli, image, cfg string, check func(out string)) {
 	var floor, apply time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
 		writeConfig(b, dir, cfg)
-		floor += floorStart(b, image, 3)
+		floor += floorStart(b, cli, image, 3)
 		b.StartTimer()
 		start := time.Now()
 		out := skyward(b, dir, "apply", "-auto-approve", "-verbose")

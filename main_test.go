@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +83,18 @@ func dockerUp() bool {
 	return exec.Command("docker", "info").Run() == nil
 }
 
+// podmanUp reports whether Podman can run nodes from image: the podman
+// CLI works and has the image (testdata/mkbaseimage.sh --podman loads it).
+func podmanUp(image string) error {
+	if image == "" {
+		return fmt.Errorf("no base image")
+	}
+	if out, err := exec.Command("podman", "image", "exists", image).CombinedOutput(); err != nil {
+		return fmt.Errorf("podman image exists %s: %v %s (load it with testdata/mkbaseimage.sh --podman)", image, err, out)
+	}
+	return nil
+}
+
 // testEnv finds (or builds) the static agent binary and the base image the
 // scripts give the container provider.
 func testEnv(t *testing.T) (agent, image string) {
@@ -107,7 +120,48 @@ func testEnv(t *testing.T) (agent, image string) {
 }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, scriptParams(t, "testdata/script"))
+	testscript.Run(t, scriptParams(t, "testdata/script", variant{}))
+}
+
+// variant is how a run of the scripts differs from the plain one.
+type variant struct {
+	openssh bool   // nodes on the image's OpenSSH
+	runtime string // the container runtime's CLI: "docker" (default) or "podman"
+}
+
+// rewriteScripts writes each named script into a new directory with
+// every provider "container" block given the extra lines; a name with the
+// suffix _openssh also puts the nodes on OpenSSH as ubuntu.
+func rewriteScripts(t *testing.T, names []string, extra string) string {
+	dir := t.TempDir()
+	for _, name := range names {
+		src, add := name, extra
+		if base, ok := strings.CutSuffix(name, "_openssh"); ok {
+			src, add = base, extra+"  ssh  = \"openssh\"\n  user = \"ubuntu\"\n"
+		}
+		a, err := txtar.ParseFile(filepath.Join("testdata/script", src+".txtar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i, f := range a.Files {
+			if !strings.HasSuffix(f.Name, ".hcl") {
+				continue
+			}
+			data := strings.ReplaceAll(string(f.Data), "provider \"container\" {\n", "provider \"container\" {\n"+add)
+			if data != string(f.Data) {
+				n++
+			}
+			a.Files[i].Data = []byte(data)
+		}
+		if n == 0 {
+			t.Fatalf("%s: no provider \"container\" block to rewrite", name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".txtar"), txtar.Format(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // openSSHScripts run a second time with every container node on the
@@ -120,38 +174,48 @@ var openSSHScripts = []string{
 }
 
 func TestScriptsOpenSSH(t *testing.T) {
-	dir := t.TempDir()
-	for _, name := range openSSHScripts {
-		a, err := txtar.ParseFile(filepath.Join("testdata/script", name+".txtar"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for i, f := range a.Files {
-			if !strings.HasSuffix(f.Name, ".hcl") {
-				continue
-			}
-			data := strings.ReplaceAll(string(f.Data), "provider \"container\" {\n",
-				"provider \"container\" {\n  ssh  = \"openssh\"\n  user = \"ubuntu\"\n")
-			if data != string(f.Data) {
-				n++
-			}
-			a.Files[i].Data = []byte(data)
-		}
-		if n == 0 {
-			t.Fatalf("%s: no provider \"container\" block to put in openssh mode", name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".txtar"), txtar.Format(a), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testscript.Run(t, scriptParams(t, dir))
+	testscript.Run(t, scriptParams(t, rewriteScripts(t, openSSHScripts, "  ssh  = \"openssh\"\n  user = \"ubuntu\"\n"), variant{openssh: true}))
+}
+
+// podmanScripts run again with binary = "podman": apply, bootstrap, a
+// broadcast run, destroy, an apply killed with SIGKILL, a prebaked image,
+// drift, a node lost mid-run, a ttl, resizing, interrupts, the session
+// guard, a changed host key; those with the suffix _openssh on the
+// image's OpenSSH as ubuntu. (ssh_live_endpoint is Docker's: Podman keeps
+// a container's host port when it starts again.)
+var podmanScripts = []string{
+	"apply_fresh_pool", "apply_bootstrap", "apply_bootstrap_failure", "apply_killed", "apply_prebaked",
+	"plan_drift", "run_executions", "run_failures", "run_lost", "apply_ttl", "apply_pool_resize", "run_summary", "apply_killed_waiting", "apply_interrupted", "run_stream_interrupt", "ssh_session_guard", "ssh_host_key_changed", "apply_join_checked",
+	"apply_fresh_pool_openssh", "run_executions_openssh",
+}
+
+// TestScriptsPodman runs the core scripts on Podman, whose service the
+// provider starts when it is not running. In CI, Podman must be there.
+func TestScriptsPodman(t *testing.T) {
+	testscript.Run(t, scriptParams(t, rewriteScripts(t, podmanScripts, "  binary = \"podman\"\n"), variant{runtime: "podman"}))
 }
 
 // scriptParams are the testscript parameters of the scripts in dir.
-func scriptParams(t *testing.T, dir string) testscript.Params {
+func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 	agent, image := testEnv(t)
 	docker := dockerUp()
+	if v.runtime == "" {
+		v.runtime = "docker"
+	}
+	// podman: scripts may also use Podman (the plain run's condition
+	// podman); in CI it must be there.
+	podman := false
+	if docker {
+		err := podmanUp(image)
+		if err != nil && os.Getenv("CI") != "" {
+			t.Fatalf("Podman is required in CI: %v", err)
+		}
+		podman = err == nil
+	}
+	if v.runtime == "podman" {
+		// The scripts' condition docker means: the runtime can run nodes.
+		docker = podman
+	}
 	examples, err := filepath.Abs("examples")
 	if err != nil {
 		t.Fatal(err)
@@ -193,10 +257,11 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("TESTDATA", testdata)
 			env.Setenv("REPO", repo)
+			env.Setenv("SKYWARD_TEST_RUNTIME", v.runtime)
 			for k, v := range goEnv {
 				env.Setenv(k, v)
 			}
-			for _, k := range []string{"DOCKER_HOST", "PATH"} {
+			for _, k := range []string{"DOCKER_HOST", "CONTAINER_HOST", "XDG_RUNTIME_DIR", "PATH"} {
 				if v := os.Getenv(k); v != "" {
 					env.Setenv(k, v)
 				}
@@ -212,7 +277,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				env.Setenv("SKYWARD_STATE_KEY", "a passphrase for the scripts only")
 			}
 			work := env.WorkDir
-			env.Defer(func() { sweep(work) })
+			env.Defer(func() { sweep(v.runtime, work) })
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -220,7 +285,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			case "docker":
 				return docker, nil
 			case "openssh":
-				return dir != "testdata/script", nil
+				return v.openssh, nil
+			case "podman":
+				return podman, nil
 			case "moto":
 				return motoOK, nil
 			}
@@ -266,9 +333,19 @@ func lineageOf(dir string) string {
 	return st.Lineage
 }
 
-// dockerIDs lists the containers or networks carrying a lineage (and,
-// optionally, an address) label.
-func dockerIDs(kind, lineage, addr string) ([]string, error) {
+// runtimeCLI is the container runtime's CLI the script's nodes run on:
+// docker or podman.
+func runtimeCLI(ts *testscript.TestScript) string {
+	if r := ts.Getenv("SKYWARD_TEST_RUNTIME"); r != "" {
+		return r
+	}
+	return "docker"
+}
+
+// dockerIDs lists, through the runtime's CLI (docker or podman), the
+// containers or networks carrying a lineage (and, optionally, an address)
+// label.
+func dockerIDs(cli, kind, lineage, addr string) ([]string, error) {
 	args := []string{kind, "ls", "-q", "--filter", "label=skyward.lineage=" + lineage}
 	if kind == "image" {
 		args = []string{"images", "-q", "--filter", "label=skyward.lineage=" + lineage}
@@ -279,16 +356,16 @@ func dockerIDs(kind, lineage, addr string) ([]string, error) {
 	if addr != "" {
 		args = append(args, "--filter", "label=skyward.address="+addr)
 	}
-	out, err := exec.Command("docker", args...).Output()
+	out, err := exec.Command(cli, args...).Output()
 	if err != nil {
-		return nil, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+		return nil, fmt.Errorf("%s %s: %w", cli, strings.Join(args, " "), err)
 	}
 	return strings.Fields(string(out)), nil
 }
 
 // sweep removes every container and network of the lineages in dir and
 // its subdirectories, so that a failed script leaks nothing.
-func sweep(dir string) {
+func sweep(cli, dir string) {
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() || d.Name() != ".skyward" {
 			return nil
@@ -297,14 +374,14 @@ func sweep(dir string) {
 		if lin == "" {
 			return nil
 		}
-		if ids, _ := dockerIDs("container", lin, ""); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f", "-v"}, ids...)...).Run()
+		if ids, _ := dockerIDs(cli, "container", lin, ""); len(ids) > 0 {
+			exec.Command(cli, append([]string{"rm", "-f", "-v"}, ids...)...).Run()
 		}
-		if ids, _ := dockerIDs("network", lin, ""); len(ids) > 0 {
-			exec.Command("docker", append([]string{"network", "rm"}, ids...)...).Run()
+		if ids, _ := dockerIDs(cli, "network", lin, ""); len(ids) > 0 {
+			exec.Command(cli, append([]string{"network", "rm"}, ids...)...).Run()
 		}
-		if ids, _ := dockerIDs("image", lin, ""); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+		if ids, _ := dockerIDs(cli, "image", lin, ""); len(ids) > 0 {
+			exec.Command(cli, append([]string{"rmi", "-f"}, ids...)...).Run()
 		}
 		return filepath.SkipDir
 	})
@@ -322,7 +399,7 @@ func cmdObjects(ts *testscript.TestScript, neg bool, args []string) {
 	if lin == "" {
 		ts.Fatalf("no state with a lineage in $WORK")
 	}
-	ids, err := dockerIDs(args[0], lin, "")
+	ids, err := dockerIDs(runtimeCLI(ts), args[0], lin, "")
 	ts.Check(err)
 	if (len(ids) == want) == neg {
 		ts.Fatalf("%d %ss of lineage %s, want %s%d", len(ids), args[0], lin, map[bool]string{true: "not ", false: ""}[neg], want)
@@ -336,7 +413,7 @@ func cmdWaitObjects(ts *testscript.TestScript, neg bool, args []string) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if lin := lineageOf(ts.Getenv("WORK")); lin != "" {
-			if ids, _ := dockerIDs(args[0], lin, ""); len(ids) >= want {
+			if ids, _ := dockerIDs(runtimeCLI(ts), args[0], lin, ""); len(ids) >= want {
 				return
 			}
 		}
@@ -374,7 +451,7 @@ func cmdNodeWait(ts *testscript.TestScript, neg bool, args []string) {
 	id := nodeContainer(ts, args[0])
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if exec.Command("docker", "exec", id, "test", "-e", args[1]).Run() == nil {
+		if exec.Command(runtimeCLI(ts), "exec", id, "test", "-e", args[1]).Run() == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -384,27 +461,27 @@ func cmdNodeWait(ts *testscript.TestScript, neg bool, args []string) {
 
 // kill-node ADDRESS: kill a node's container, as a crashed machine.
 func cmdKillNode(ts *testscript.TestScript, neg bool, args []string) {
-	ts.Check(exec.Command("docker", "kill", nodeContainer(ts, args[0])).Run())
+	ts.Check(exec.Command(runtimeCLI(ts), "kill", nodeContainer(ts, args[0])).Run())
 }
 
 // rm-node ADDRESS: remove a node's container by hand.
 func cmdRmNode(ts *testscript.TestScript, neg bool, args []string) {
-	ts.Check(exec.Command("docker", "rm", "-f", nodeContainer(ts, args[0])).Run())
+	ts.Check(exec.Command(runtimeCLI(ts), "rm", "-f", nodeContainer(ts, args[0])).Run())
 }
 
 // start-node ADDRESS: start a stopped node's container by hand.
 func cmdStartNode(ts *testscript.TestScript, neg bool, args []string) {
-	ts.Check(exec.Command("docker", "start", nodeContainer(ts, args[0])).Run())
+	ts.Check(exec.Command(runtimeCLI(ts), "start", nodeContainer(ts, args[0])).Run())
 }
 
 // stop-node ADDRESS: stop a node's container by hand.
 func cmdStopNode(ts *testscript.TestScript, neg bool, args []string) {
-	ts.Check(exec.Command("docker", "stop", "-t", "1", nodeContainer(ts, args[0])).Run())
+	ts.Check(exec.Command(runtimeCLI(ts), "stop", "-t", "1", nodeContainer(ts, args[0])).Run())
 }
 
 // nodeContainer returns the id of the container of a node address.
 func nodeContainer(ts *testscript.TestScript, addr string) string {
-	ids, err := dockerIDs("container", lineageOf(ts.Getenv("WORK")), addr)
+	ids, err := dockerIDs(runtimeCLI(ts), "container", lineageOf(ts.Getenv("WORK")), addr)
 	ts.Check(err)
 	if len(ids) != 1 {
 		ts.Fatalf("%d containers for %s, want 1", len(ids), addr)
@@ -416,7 +493,12 @@ func nodeContainer(ts *testscript.TestScript, addr string) string {
 // container to stdout.
 func cmdNodeInspect(ts *testscript.TestScript, neg bool, args []string) {
 	var out bytes.Buffer
-	cmd := exec.Command("docker", "inspect", "-f", args[1], nodeContainer(ts, args[0]))
+	format := args[1]
+	if runtimeCLI(ts) == "podman" {
+		// podman's templates see Go field names where docker's see JSON.
+		format = strings.ReplaceAll(format, ".HostIp", ".HostIP")
+	}
+	cmd := exec.Command(runtimeCLI(ts), "inspect", "-f", format, nodeContainer(ts, args[0]))
 	cmd.Stdout = &out
 	ts.Check(cmd.Run())
 	ts.Stdout().Write(out.Bytes())
@@ -428,7 +510,7 @@ func cmdNodeExec(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: node-exec ADDRESS COMMAND...")
 	}
-	out, err := exec.Command("docker", append([]string{"exec", "-u", "0", nodeContainer(ts, args[0])}, args[1:]...)...).CombinedOutput()
+	out, err := exec.Command(runtimeCLI(ts), append([]string{"exec", "-u", "0", nodeContainer(ts, args[0])}, args[1:]...)...).CombinedOutput()
 	ts.Stdout().Write(out)
 	if (err != nil) != neg {
 		ts.Fatalf("node-exec %s: %v", strings.Join(args, " "), err)
@@ -683,6 +765,18 @@ func cmdJUnitFailure(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("no test case %s in %s", args[1], args[0])
 }
 
+// runLimits are the flags a container the scripts run by hand needs on
+// the runtime: on podman, process limits within this host's (its defaults
+// exceed what a locked-down host grants), as the provider sets them.
+func runLimits(ts *testscript.TestScript) []string {
+	if runtimeCLI(ts) != "podman" {
+		return nil
+	}
+	var nofile syscall.Rlimit
+	ts.Check(syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile))
+	return []string{"--ulimit", fmt.Sprintf("nofile=%d:%d", nofile.Cur, nofile.Max), "--ulimit", "nproc=2048:2048"}
+}
+
 // baked-clean POOL: every image baked by the lineage in $WORK, run as a
 // container, holds no secret: no SSH host key or authorized key, no agent
 // config or env file, and neither POOL's token nor its env values
@@ -691,7 +785,7 @@ func cmdBakedClean(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: baked-clean POOL")
 	}
-	ids, err := dockerIDs("image", lineageOf(ts.Getenv("WORK")), "")
+	ids, err := dockerIDs(runtimeCLI(ts), "image", lineageOf(ts.Getenv("WORK")), "")
 	ts.Check(err)
 	if len(ids) == 0 {
 		ts.Fatalf("no baked image of this lineage")
@@ -701,7 +795,8 @@ func cmdBakedClean(ts *testscript.TestScript, neg bool, args []string) {
 	script := `find / -xdev \( -name 'ssh_host_*' -o -name authorized_keys -o -name agent.json -o -name env.json -o -name agent.log \) -print 2>/dev/null; ` +
 		`grep -rlF -e "$1" -e env-value-not-for-images /opt /etc /root /home 2>/dev/null; true`
 	for _, id := range ids {
-		out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "/bin/sh", id, "-c", script, "sh", strings.TrimSpace(string(token))).CombinedOutput()
+		run := append([]string{"run", "--rm"}, runLimits(ts)...)
+		out, err := exec.Command(runtimeCLI(ts), append(run, "--entrypoint", "/bin/sh", id, "-c", script, "sh", strings.TrimSpace(string(token)))...).CombinedOutput()
 		if err != nil {
 			ts.Fatalf("docker run %s: %v\n%s", id, err, out)
 		}

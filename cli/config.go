@@ -17,6 +17,7 @@ import (
 
 	"github.com/skyward-sh/skyward/hclspec"
 	"github.com/skyward-sh/skyward/planner"
+	"github.com/skyward-sh/skyward/providers"
 )
 
 //go:embed example.sky.hcl
@@ -64,10 +65,20 @@ func runInit(m *Meta, args []string) error {
 		if err := provs[addr].Check(ctx); err != nil {
 			return fmt.Errorf("provider %s: %w", addr, err)
 		}
-		fmt.Fprintf(m.Stdout, "- provider %s: reachable\n", addr)
+		fmt.Fprintf(m.Stdout, "- provider %s: reachable%s\n", addr, runtimeOf(provs[addr], ": "))
 	}
 	fmt.Fprintln(m.Stdout, "\nSkyward has been successfully initialized! Run skyward plan to see what apply would create.")
 	return nil
+}
+
+// runtimeOf is what a checked provider says of the engine that answered
+// ("Podman 4.3.1 (API 1.41) at unix:///run/podman/podman.sock"), after
+// prefix; "" for providers that say nothing.
+func runtimeOf(p providers.Provider, prefix string) string {
+	if r, ok := p.(interface{ Runtime() string }); ok && r.Runtime() != "" {
+		return prefix + r.Runtime()
+	}
+	return ""
 }
 
 // writeExample writes main.sky.hcl from the built-in example, with a base

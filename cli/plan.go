@@ -329,6 +329,13 @@ func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Pl
 		s.close()
 		return nil, nil, nil, err
 	}
+	if command == "plan" && !pf.json {
+		for _, addr := range sortedAddrs(s.provs) {
+			if rt := runtimeOf(s.provs[addr], ""); rt != "" {
+				fmt.Fprintf(m.Stdout, "provider %s: %s\n\n", addr, rt)
+			}
+		}
+	}
 	v := m.operationView(pf.json, pf.verbose)
 	for _, w := range m.baseImageWarnings(p, s.provs) {
 		v.Warn(w, pf.compactWarnings)

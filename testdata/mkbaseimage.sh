@@ -5,15 +5,19 @@
 # this script does nothing.
 #
 # Usage: testdata/mkbaseimage.sh [TAG]
-#        testdata/mkbaseimage.sh --tag   (print the default tag, build nothing)
+#        testdata/mkbaseimage.sh --tag      (print the default tag, build nothing)
+#        testdata/mkbaseimage.sh --podman [TAG]
+#                                           (also load it into this user's Podman,
+#                                           under the same tag, cached by tag)
 # Env:   SKYWARD_APT_MIRROR overrides the Debian mirror (default: the one apt
 #        on this machine is configured with).
 set -euo pipefail
 print_tag=false
-if [ "${1:-}" = --tag ]; then
-  print_tag=true
-  shift
-fi
+to_podman=false
+case "${1:-}" in
+--tag) print_tag=true; shift ;;
+--podman) to_podman=true; shift ;;
+esac
 
 packages=(openssh-server sudo python3 python3-venv python3-pip ca-certificates curl jq procps iproute2)
 # The tag carries a hash of the package list so that changing it builds anew.
@@ -25,7 +29,23 @@ if $print_tag; then
   exit 0
 fi
 
+# Podman gets the Docker image as it is (docker save | podman load), so
+# both runtimes start nodes from the same bytes under the same tag.
+load_podman() {
+  if podman image exists "$tag" 2>/dev/null; then
+    return 0
+  fi
+  echo "mkbaseimage: loading $tag into podman" >&2
+  local out
+  if ! out=$($docker save "$tag" | podman load 2>&1); then
+    echo "mkbaseimage: podman load failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+}
+
 if $docker image inspect "$tag" >/dev/null 2>&1; then
+  if $to_podman; then load_podman; fi
   echo "$tag"
   exit 0
 fi
@@ -76,4 +96,5 @@ tar -C "$root" -c . | $docker import \
   --change 'ENV LANG=C.UTF-8' \
   --change 'CMD ["/bin/bash"]' \
   - "$tag" >>"$log" 2>&1 || fail "docker import"
+if $to_podman; then load_podman; fi
 echo "$tag"

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -49,11 +50,30 @@ func (p *Provider) bakeKey(recipe string) string {
 // on this provider's base image.
 func (p *Provider) BakedImage(ctx context.Context, recipe string) (string, bool, error) {
 	key := p.bakeKey(recipe)
+	if p.binary == RuntimeNerdctl {
+		// nerdctl cannot label a commit: its baked images are known by
+		// their tag, which holds the key.
+		ref := BakedRepository + ":" + key[:16]
+		if _, err := p.api.ImageInspect(ctx, ref); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("look up baked image %s: %w", ref, err)
+		}
+		return ref, true, nil
+	}
 	imgs, err := p.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelBake+"="+key))})
 	if err != nil {
 		return "", false, fmt.Errorf("list baked images: %w", err)
 	}
 	for _, img := range imgs {
+		// The tag as Bake wrote it (Podman lists it under docker.io/library/).
+		want := BakedRepository + ":" + key[:16]
+		for _, t := range img.RepoTags {
+			if t == want || strings.HasSuffix(t, "/"+want) {
+				return want, true, nil
+			}
+		}
 		if len(img.RepoTags) > 0 {
 			return img.RepoTags[0], true, nil
 		}
@@ -82,7 +102,7 @@ func (p *Provider) Bake(ctx context.Context, o providers.Object, recipe string) 
 		}
 		return "", fmt.Errorf("bake: set secrets aside: %w", err)
 	}
-	_, err := p.api.ContainerCommit(ctx, o.ID, container.CommitOptions{
+	commit := container.CommitOptions{
 		Reference: ref,
 		Comment:   "skyward prebaked image for recipe " + recipe,
 		Changes: []string{
@@ -91,7 +111,11 @@ func (p *Provider) Bake(ctx context.Context, o providers.Object, recipe string) 
 			"LABEL " + LabelBake + "=" + key,
 			"LABEL " + LabelBase + "=" + strconv.Quote(p.image),
 		},
-	})
+	}
+	if p.binary == RuntimeNerdctl {
+		commit.Changes = nil // nerdctl's commit cannot set labels
+	}
+	_, err := p.api.ContainerCommit(ctx, o.ID, commit)
 	if rerr := p.exec(context.WithoutCancel(ctx), o.ID, restore); rerr != nil {
 		return "", fmt.Errorf("bake: restore the node's secrets: %w", rerr)
 	}

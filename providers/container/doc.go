@@ -1,6 +1,12 @@
 // Package container is the provider that runs a pool's nodes as local
-// containers through the Docker Engine API (Docker, or Podman's
-// Docker-compatible service).
+// containers through the Docker Engine API: on Docker, on Podman's
+// Docker-compatible service (started when it is not running, with
+// Podman's own API for what the compat API lacks), or on containerd
+// through the nerdctl CLI, which implements the same narrow dockerAPI
+// interface by running nerdctl and reading its Docker-compatible JSON. On
+// Podman and nerdctl every node gets explicit nofile and nproc limits
+// within skyward's own, since their defaults exceed what locked-down hosts
+// grant.
 //
 // It owns, for a pool, one bridge network (or a shared, named network from
 // the provider block) and, for a node, one container, in one of two modes.
@@ -25,5 +31,6 @@
 //
 // It must not read or write skyward's state, plan anything, reach the nodes
 // over SSH or bootstrap them: those are the controller's. Its API client is
-// behind the unexported dockerAPI interface so that tests can fake it.
+// behind the unexported dockerAPI interface so that tests can fake it and
+// so that the nerdctl driver can stand in for it.
 package container

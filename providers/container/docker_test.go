@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skyward-sh/skyward/providers"
@@ -496,10 +497,16 @@ func TestMissingImage(t *testing.T) {
 func TestSharedNetwork(t *testing.T) {
 	t.Parallel()
 	needDocker(t)
+	testSharedNetwork(t, dockerCli, newEnv)
+}
+
+// testSharedNetwork checks a shared network on the engine cli reaches,
+// with providers made by newE.
+func testSharedNetwork(t *testing.T, cli *client.Client, newE func(testing.TB, Config) *env) {
 	shared := "skyward-test-shared-" + newLineage(t)[:8]
-	t.Cleanup(func() { dockerCli.NetworkRemove(context.Background(), shared) })
-	a := newEnv(t, Config{Network: shared})
-	b := newEnv(t, Config{Network: shared})
+	t.Cleanup(func() { cli.NetworkRemove(context.Background(), shared) })
+	a := newE(t, Config{Network: shared})
+	b := newE(t, Config{Network: shared})
 	ctx := context.Background()
 
 	// Pools created in parallel share one network.
@@ -519,7 +526,7 @@ func TestSharedNetwork(t *testing.T) {
 	if poolA.ID != poolB.ID || poolA.Private["network"] != shared || poolA.Private["shared"] != "true" {
 		t.Fatalf("pools %+v and %+v", poolA, poolB)
 	}
-	n, err := dockerCli.NetworkInspect(ctx, poolA.ID, network.InspectOptions{})
+	n, err := cli.NetworkInspect(ctx, poolA.ID, network.InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,18 +549,18 @@ func TestSharedNetwork(t *testing.T) {
 	if err := b.p.Delete(ctx, poolB); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
+	if _, err := cli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
 		t.Fatalf("shared network removed while in use: %v", err)
 	}
 	// A stopped node also holds it.
 	timeout := 0
-	if err := dockerCli.ContainerStop(ctx, node.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+	if err := cli.ContainerStop(ctx, node.ID, container.StopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.p.Delete(ctx, poolB); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
+	if _, err := cli.NetworkInspect(ctx, shared, network.InspectOptions{}); err != nil {
 		t.Fatalf("shared network removed while a stopped node is on it: %v", err)
 	}
 	if err := a.p.Delete(ctx, node); err != nil {
@@ -562,7 +569,7 @@ func TestSharedNetwork(t *testing.T) {
 	if err := a.p.Delete(ctx, poolA); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dockerCli.NetworkInspect(ctx, shared, network.InspectOptions{}); err == nil {
+	if _, err := cli.NetworkInspect(ctx, shared, network.InspectOptions{}); err == nil {
 		t.Error("shared network left after its last node")
 	}
 }

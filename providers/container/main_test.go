@@ -52,9 +52,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	dockerErr = setUpDocker()
+	podmanErr = setUpPodman()
 	code := m.Run()
 	if dockerCli != nil {
 		dockerCli.Close()
+	}
+	if podmanCli != nil {
+		podmanCli.Close()
 	}
 	return code
 }

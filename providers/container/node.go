@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,6 +170,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		Init:         &noInit,
 		Tmpfs:        map[string]string{bakeStash: "mode=0700"},
 	}
+	host.Ulimits = p.ulimits
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},
 	}}
@@ -208,7 +210,7 @@ func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpe
 		return fmt.Errorf("copy agent and keys: %w", err)
 	}
 	if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start: %w", err)
+		return fmt.Errorf("start: %w", p.explainRlimit(err))
 	}
 	return nil
 }
@@ -377,13 +379,29 @@ func (p *Provider) updateNode(ctx context.Context, o providers.Object, r provide
 			return providers.Object{}, fmt.Errorf("update: container %s: cannot remove its memory limit in place; replace the node", o.ID)
 		}
 	}
+	running := cur.State != nil && cur.State.Running
+	start := func() error {
+		if running {
+			return nil
+		}
+		if err := p.api.ContainerStart(ctx, o.ID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("update: start container %s: %w", o.ID, p.explainRlimit(err))
+		}
+		return nil
+	}
+	if p.binary == RuntimePodman {
+		// Podman changes the limits of a running container only (its
+		// OCI runtime updates live cgroups): start it first.
+		if err := start(); err != nil {
+			return providers.Object{}, err
+		}
+		running = true
+	}
 	if _, err := p.api.ContainerUpdate(ctx, o.ID, container.UpdateConfig{Resources: res}); err != nil {
 		return providers.Object{}, fmt.Errorf("update: container %s: %w", o.ID, err)
 	}
-	if cur.State == nil || !cur.State.Running {
-		if err := p.api.ContainerStart(ctx, o.ID, container.StartOptions{}); err != nil {
-			return providers.Object{}, fmt.Errorf("update: start container %s: %w", o.ID, err)
-		}
+	if err := start(); err != nil {
+		return providers.Object{}, err
 	}
 	c, err := p.api.ContainerInspect(ctx, o.ID)
 	if err != nil {
@@ -605,6 +623,12 @@ func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec
 				return fmt.Errorf("ask the %s for its CPUs and memory: %w", p.engine, err)
 			}
 			ncpu, mem = info.NCPU, info.MemTotal
+			// A rootless engine on cgroup v1 starts containers with their
+			// limits ignored (Podman warns and goes on): refuse rather
+			// than run nodes without the limits asked for.
+			if info.CgroupVersion == "1" && slices.Contains(info.SecurityOptions, "name=rootless") {
+				return fmt.Errorf("node %s: vcpus and memory_gb cannot be enforced: the %s is rootless on a cgroup v1 host, where container resource limits are ignored; set both to 0, or run it rootful, or on a cgroup v2 host", n.Hostname, p.engine)
+			}
 		}
 		if ncpu > 0 && n.VCPUs > float64(ncpu) {
 			return fmt.Errorf("node %s: vcpus = %g, but the %s's host has %d CPUs", n.Hostname, n.VCPUs, p.engine, ncpu)

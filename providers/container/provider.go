@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -65,8 +68,9 @@ const cleanupTimeout = 30 * time.Second
 
 // Config is the decoded provider block.
 type Config struct {
-	// Binary is the container engine: "docker" (default) or "podman".
-	// "nerdctl" is refused: it has no Docker-compatible API.
+	// Binary is the container runtime: RuntimeDocker (default),
+	// RuntimePodman (its Docker-compatible service, started when it is not
+	// running) or RuntimeNerdctl (containerd, through the nerdctl CLI).
 	Binary string
 	// Image is the base image of nodes whose NodeSpec.BaseImage is empty.
 	Image string
@@ -202,11 +206,17 @@ type Provider struct {
 	api      dockerAPI
 	endpoint string // what Check names when the engine cannot be reached
 	engine   string // "Docker daemon" or "Podman service", for messages
-	image    string
-	network  string
-	mode     string // ModeAgent or ModeOpenSSH
-	user     string // login user
-	closer   io.Closer
+	binary   string // RuntimeDocker, RuntimePodman or RuntimeNerdctl
+	// ulimits are the nofile and nproc limits of every node container;
+	// nil leaves the runtime's defaults (Docker's fit any host).
+	ulimits []*container.Ulimit
+	// runtime is what the last successful Check learnt of the engine.
+	runtime atomic.Pointer[string]
+	image   string
+	network string
+	mode    string // ModeAgent or ModeOpenSSH
+	user    string // login user
+	closer  io.Closer
 
 	// sharedMu serialises creating the shared network: the engine's
 	// duplicate-name check is not atomic, and pools are created in parallel.
@@ -233,15 +243,24 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	}
 	engine := "Docker daemon"
 	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	var ulimits []*container.Ulimit
 	switch cfg.Binary {
-	case "docker":
-	case "podman":
+	case RuntimeDocker:
+	case RuntimePodman:
 		engine = "Podman service"
-		clientOpts = append(clientOpts, client.WithHost(podmanHost()))
-	case "nerdctl":
-		return nil, errors.New(`container provider: binary "nerdctl" is not supported because it has no Docker-compatible API; use "docker" or "podman"`)
+		clientOpts = append(clientOpts, client.WithHost(podmanHost(os.Getuid())))
+		ulimits = hostUlimits()
+	case RuntimeNerdctl:
+		n := newNerdctl(o.endpoint)
+		endpoint := "nerdctl"
+		if o.endpoint != "" {
+			endpoint += " --address " + strings.TrimPrefix(o.endpoint, "unix://")
+		}
+		p := newProvider(n, endpoint, cfg)
+		p.engine, p.binary, p.ulimits = "containerd (through nerdctl)", RuntimeNerdctl, hostUlimits()
+		return p, nil
 	default:
-		return nil, fmt.Errorf(`container provider: unknown binary %q; use "docker" or "podman"`, cfg.Binary)
+		return nil, fmt.Errorf(`container provider: unknown binary %q; use "docker", "podman" or "nerdctl"`, cfg.Binary)
 	}
 	if o.endpoint != "" {
 		clientOpts = append(clientOpts, client.WithHost(o.endpoint))
@@ -250,8 +269,12 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container provider: %s client: %w", cfg.Binary, err)
 	}
-	p := newProvider(cli, cli.DaemonHost(), cfg)
-	p.engine = engine
+	var api dockerAPI = cli
+	if cfg.Binary == RuntimePodman {
+		api = podmanAPI{cli}
+	}
+	p := newProvider(api, cli.DaemonHost(), cfg)
+	p.engine, p.binary, p.ulimits = engine, cfg.Binary, ulimits
 	p.closer = cli
 	return p, nil
 }
@@ -270,22 +293,12 @@ func newProvider(api dockerAPI, endpoint string, cfg Config) *Provider {
 		api:      api,
 		endpoint: endpoint,
 		engine:   "Docker daemon",
+		binary:   RuntimeDocker,
 		image:    cfg.Image,
 		network:  cfg.Network,
 		mode:     cfg.SSH,
 		user:     cfg.User,
 	}
-}
-
-// podmanHost is the socket of Podman's Docker-compatible service.
-func podmanHost() string {
-	if h := os.Getenv("CONTAINER_HOST"); h != "" {
-		return h
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return "unix://" + d + "/podman/podman.sock"
-	}
-	return "unix:///run/podman/podman.sock"
 }
 
 // Endpoint is the engine address the provider talks to.
@@ -318,14 +331,63 @@ func (p *Provider) Capabilities() providers.Capabilities {
 	return c
 }
 
-// Check pings the engine with a short timeout.
+// Check pings the engine with a short timeout and learns its name and
+// version (Runtime). With binary = "podman", a service that is not running
+// (no socket, or nothing listening on it) is started first.
 func (p *Provider) Check(ctx context.Context) error {
+	ping := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		defer cancel()
+		_, err := p.api.Ping(ctx)
+		return err
+	}
+	if err := ping(ctx); err != nil {
+		cause := dialCause(p.endpoint, err)
+		switch {
+		case p.binary == RuntimePodman && canStartService(cause) && strings.HasPrefix(p.endpoint, "unix://"):
+			sctx, cancel := context.WithTimeout(ctx, serviceStartTimeout+time.Second)
+			defer cancel()
+			if serr := startPodmanService(sctx, p.endpoint, ping); serr != nil {
+				return serr
+			}
+		case p.binary == RuntimeNerdctl && errors.Is(err, errNerdctlMissing):
+			return err
+		case p.binary == RuntimeNerdctl:
+			return fmt.Errorf("cannot reach containerd through nerdctl: %v; is containerd running (systemctl start containerd, or containerd &)?", oneLine(err.Error()))
+		default:
+			if _, lerr := exec.LookPath(p.binary); lerr != nil {
+				return fmt.Errorf("cannot reach the %s at %s: %v; %q is not installed either (not found on PATH): install it, or name another binary", p.engine, p.endpoint, cause, p.binary)
+			}
+			if p.binary == RuntimePodman {
+				return fmt.Errorf("cannot reach the %s at %s: %v; is it running? (start it with: podman system service --time=0 %s)", p.engine, p.endpoint, cause, p.endpoint)
+			}
+			return fmt.Errorf("cannot reach the %s at %s: %v; is it running?", p.engine, p.endpoint, cause)
+		}
+	}
+	// The engine answered; its version is what init and plan report, and
+	// an engine that will not tell is still usable.
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	if _, err := p.api.Ping(ctx); err != nil {
-		return fmt.Errorf("cannot reach the %s at %s: %v; is it running?", p.engine, p.endpoint, dialCause(p.endpoint, err))
+	v, err := p.api.ServerVersion(ctx)
+	if err != nil {
+		v = types.Version{}
+		if p.binary == RuntimePodman {
+			v.Components = []types.ComponentVersion{{Name: "Podman Engine"}}
+		}
 	}
+	d := describeVersion(v, p.endpoint)
+	p.runtime.Store(&d)
 	return nil
+}
+
+// Runtime names the engine that answered the last successful Check, with
+// its version and address ("Podman 4.3.1 (API 1.41) at
+// unix:///run/podman/podman.sock"); "" before one.
+func (p *Provider) Runtime() string {
+	if d := p.runtime.Load(); d != nil {
+		return *d
+	}
+	return ""
 }
 
 // dialCause returns the reason a connection to endpoint fails. The Docker
@@ -339,8 +401,9 @@ func dialCause(endpoint string, err error) error {
 	if perr != nil {
 		return err
 	}
+	// The client's parser keeps a unix socket's path as the URL's host.
 	addr := u.Host
-	if u.Scheme == "unix" {
+	if u.Scheme == "unix" && addr == "" {
 		addr = u.Path
 	}
 	if u.Scheme != "unix" && u.Scheme != "tcp" {
@@ -357,6 +420,7 @@ func dialCause(endpoint string, err error) error {
 // dockerAPI is the part of the Docker Engine API client the provider uses.
 type dockerAPI interface {
 	Ping(ctx context.Context) (types.Ping, error)
+	ServerVersion(ctx context.Context) (types.Version, error)
 	ImageInspect(ctx context.Context, imageID string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImagePull(ctx context.Context, ref string, opts image.PullOptions) (io.ReadCloser, error)
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)

@@ -50,21 +50,10 @@ func TestDecodeAndNew(t *testing.T) {
 			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
 			endpoint: "unix:///tmp/podman-test.sock",
 		},
-		"podman XDG_RUNTIME_DIR": {
-			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("podman")}),
-			env:      map[string]string{"CONTAINER_HOST": "", "XDG_RUNTIME_DIR": "/run/user/7"},
-			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
-			endpoint: "unix:///run/user/7/podman/podman.sock",
-		},
-		"podman system socket": {
-			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("podman")}),
-			env:      map[string]string{"CONTAINER_HOST": "", "XDG_RUNTIME_DIR": ""},
-			want:     Config{Binary: "podman", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
-			endpoint: "unix:///run/podman/podman.sock",
-		},
 		"nerdctl": {
-			cfg: cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("nerdctl")}),
-			err: `binary "nerdctl" is not supported because it has no Docker-compatible API`,
+			cfg:      cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("nerdctl")}),
+			want:     Config{Binary: "nerdctl", Image: "ubuntu:24.04", SSH: "agent", User: "root"},
+			endpoint: "nerdctl",
 		},
 		"unknown binary": {
 			cfg: cty.ObjectVal(map[string]cty.Value{"binary": cty.StringVal("lxc")}),
