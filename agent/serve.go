@@ -241,6 +241,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cluster != nil {
 		cluster := http.NewServeMux()
 		cluster.HandleFunc("POST /v1/join", d.serveJoin)
+		cluster.HandleFunc("GET /v1/store", d.serveStore)
 		servers[newHTTPServer(cluster)] = d.cluster
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -265,6 +266,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.joinLoop(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.runStore(ctx)
+	}()
 	if ttl, _ := time.ParseDuration(d.cfg.TTL); ttl > 0 {
 		end := bootTime().Add(ttl)
 		t := time.AfterFunc(time.Until(end), func() {

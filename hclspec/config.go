@@ -104,6 +104,9 @@ type Pool struct {
 	InstanceType string
 	TTL          time.Duration // 0 = none
 	Concurrency  int           // >= 1, default 1
+	// Replicas is how many members the pool's collections store has
+	// (collections = { replicas = N }), on nodes 0 to N-1; 1 by default.
+	Replicas int
 	// Sensitive lists the arguments whose value derives from a sensitive
 	// variable, as Image.Sensitive does.
 	Sensitive [][]string
