@@ -84,7 +84,6 @@ func OpenStore(ctx context.Context, root string) (*Store, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		Logger:               zap.NewNop(),
-		Context:              ctx,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the store: %w", err)
