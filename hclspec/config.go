@@ -134,6 +134,9 @@ type Task struct {
 	Timeout  time.Duration // 0 = none
 	Retries  int
 	FailFast bool // default true
+	// Distributed is the engine preset: "" (none), "torch", "mpi" or
+	// "dask" (Distributed* constants).
+	Distributed string
 	// Incomplete is true when some argument depends on pool attributes that
 	// are not known yet (Load without LoadOptions.PoolValues); the field of
 	// such an argument is left at its zero value. `skyward run` loads the
