@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,6 +72,7 @@ func OpenStore(ctx context.Context, root string) (*Store, error) {
 		case <-time.After(wait):
 		}
 	}
+	askStoreStart(ctx, cfg, info)
 	ca, err := newStoreCA(cfg.Token, cfg.Pool)
 	if err != nil {
 		return nil, err
@@ -89,6 +93,42 @@ func OpenStore(ctx context.Context, root string) (*Store, error) {
 		return nil, fmt.Errorf("connect to the store: %w", err)
 	}
 	return &Store{c: c, prefix: "/skyward/" + cfg.Pool + "/", who: fmt.Sprintf("%s/%d (pid %d)", cfg.Pool, cfg.Node, os.Getpid())}, nil
+}
+
+// askStoreStart asks the head to start the store (it starts at its first
+// use) and waits, until ctx is done, for a member to accept connections.
+// Errors are left to the operations: the head may be gone while other
+// members serve.
+func askStoreStart(ctx context.Context, cfg Config, info StoreInfo) {
+	head := net.JoinHostPort(cfg.HeadAddr, strconv.Itoa(cfg.ClusterPort))
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(hctx, http.MethodPost, "http://"+head+"/v1/store/start", nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	for {
+		for _, ep := range info.Endpoints {
+			u, err := url.Parse(ep)
+			if err != nil {
+				continue
+			}
+			if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+				c.Close()
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the connection.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -61,93 +60,134 @@ func (d *Daemon) storeMembersLocked() (addrs []string, ok bool) {
 	return addrs, d.cfg.HeadAddr != ""
 }
 
-// serveStore answers GET /v1/store on the head's cluster API: the
-// members' private addresses once the controller announced all of them,
-// 503 before.
+// storeAnswer is the head's answer to GET and POST /v1/store.
+type storeAnswer struct {
+	// Members are the members' private addresses, node 0 first; empty
+	// while the controller has not announced them all.
+	Members []string `json:"members"`
+	// Start is true once a command asked for the store: the members
+	// start then, not before, so that an apply does not pay for a store
+	// no task uses.
+	Start bool `json:"start"`
+}
+
+// wantStore records that the store is wanted; the head's members start.
+func (d *Daemon) wantStore() {
+	d.storeOnce.Do(func() { close(d.storeWanted) })
+}
+
+func (d *Daemon) storeIsWanted() bool {
+	select {
+	case <-d.storeWanted:
+		return true
+	default:
+		return false
+	}
+}
+
+// serveStore answers GET /v1/store on the head's cluster API, and POST
+// /v1/store/start, which a collection command sends before it connects:
+// the members' private addresses once the controller announced all of
+// them, and whether the store was asked for.
 func (d *Daemon) serveStore(w http.ResponseWriter, r *http.Request) {
-	if !d.checkToken(w, r, "a store lookup") {
+	if !d.checkToken(w, r, "a store request") {
 		return
+	}
+	if r.Method == http.MethodPost {
+		d.wantStore()
 	}
 	d.mu.Lock()
 	addrs, ok := d.storeMembersLocked()
 	d.mu.Unlock()
-	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the store's members are not all announced yet"})
-		return
+	ans := storeAnswer{Start: d.storeIsWanted()}
+	if ok {
+		ans.Members = addrs
 	}
-	writeJSON(w, http.StatusOK, addrs)
+	writeJSON(w, http.StatusOK, ans)
 }
 
-// resolveStore waits until it knows the members' addresses: on the head
-// from the controller's announcements, on a worker from the head.
-func (d *Daemon) resolveStore(ctx context.Context) ([]string, error) {
-	if d.replicas() == 1 {
-		if d.cfg.HeadAddr == "" {
-			return nil, errors.New("store: no head address")
-		}
-		return []string{d.cfg.HeadAddr}, nil
-	}
+// askStore asks the head about the store; start asks for it too.
+func (d *Daemon) askStore(ctx context.Context, client *http.Client, start bool) (storeAnswer, error) {
 	head := net.JoinHostPort(d.cfg.HeadAddr, strconv.Itoa(d.cfg.ClusterPort))
-	tr := &http.Transport{Proxy: nil, MaxIdleConns: 1}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	wait := 20 * time.Millisecond
-	for {
-		if d.cfg.Node == 0 {
-			d.mu.Lock()
-			addrs, ok := d.storeMembersLocked()
-			d.mu.Unlock()
-			if ok {
-				return addrs, nil
-			}
-		} else if addrs, err := d.askStore(ctx, client, head); err == nil {
-			return addrs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
+	method, path := http.MethodGet, "/v1/store"
+	if start {
+		method, path = http.MethodPost, "/v1/store/start"
 	}
-}
-
-func (d *Daemon) askStore(ctx context.Context, client *http.Client, head string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+head+"/v1/store", nil)
+	var ans storeAnswer
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+head+path, nil)
 	if err != nil {
-		return nil, err
+		return ans, err
 	}
 	req.Header.Set("Authorization", "Bearer "+d.cfg.Token)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return ans, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s", resp.Status)
+		return ans, fmt.Errorf("%s", resp.Status)
 	}
-	var addrs []string
-	if err := json.Unmarshal(body, &addrs); err != nil || len(addrs) != d.replicas() {
-		return nil, fmt.Errorf("bad store answer %q", body)
+	if err := json.Unmarshal(body, &ans); err != nil || len(ans.Members) != 0 && len(ans.Members) != d.replicas() {
+		return ans, fmt.Errorf("bad store answer %q", body)
 	}
-	return addrs, nil
+	return ans, nil
+}
+
+// storePoll polls the head until cond holds for its answer.
+func (d *Daemon) storePoll(ctx context.Context, cond func(storeAnswer) bool) (storeAnswer, error) {
+	tr := &http.Transport{Proxy: nil, MaxIdleConns: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	wait := 20 * time.Millisecond
+	wanted := d.storeWanted // nil once it fired: a closed channel would spin
+	for {
+		var ans storeAnswer
+		var err error
+		if d.cfg.Node == 0 {
+			d.mu.Lock()
+			addrs, ok := d.storeMembersLocked()
+			d.mu.Unlock()
+			ans.Start = d.storeIsWanted()
+			if ok {
+				ans.Members = addrs
+			}
+		} else {
+			ans, err = d.askStore(ctx, client, false)
+		}
+		if err == nil && cond(ans) {
+			return ans, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ans, ctx.Err()
+		case <-wanted:
+			wanted = nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
 }
 
 // runStore resolves the store's members, writes store.json for the
-// node's clients and, on a member node, runs the member until ctx is done.
+// node's clients and, on a member node, runs the member until ctx is done,
+// from the first time a command asks for the store (or at once when this
+// member already has data).
 func (d *Daemon) runStore(ctx context.Context) {
 	infoPath := filepath.Join(d.root, storeFile)
 	os.Remove(infoPath) // a previous configuration's members
 	if d.replicas() == 0 {
 		return
 	}
-	addrs, err := d.resolveStore(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.logf("store: %v", err)
+	var addrs []string
+	if d.replicas() == 1 {
+		addrs = []string{d.cfg.HeadAddr}
+	} else {
+		ans, err := d.storePoll(ctx, func(a storeAnswer) bool { return len(a.Members) > 0 })
+		if err != nil {
+			return
 		}
-		return
+		addrs = ans.Members
 	}
 	clientPort, peerPort := d.storePorts()
 	info := StoreInfo{Pool: d.cfg.Pool}
@@ -155,11 +195,17 @@ func (d *Daemon) runStore(ctx context.Context) {
 		info.Endpoints = append(info.Endpoints, "https://"+net.JoinHostPort(a, strconv.Itoa(clientPort)))
 		info.Nodes = append(info.Nodes, i)
 	}
+	d.writeStoreInfo(infoPath, info)
 	if d.cfg.Node >= len(addrs) {
-		d.writeStoreInfo(infoPath, info)
 		return
 	}
-	e, err := d.startMember(ctx, addrs, clientPort, peerPort)
+	dir, initial := d.memberDir(addrs, peerPort)
+	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+		if _, err := d.storePoll(ctx, func(a storeAnswer) bool { return a.Start }); err != nil {
+			return
+		}
+	}
+	e, err := d.startMember(ctx, addrs, dir, initial, clientPort, peerPort)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logf("store: %v", err)
@@ -167,7 +213,6 @@ func (d *Daemon) runStore(ctx context.Context) {
 		return
 	}
 	defer e.Close()
-	d.writeStoreInfo(infoPath, info)
 	select {
 	case <-ctx.Done():
 	case err := <-e.Err():
@@ -184,16 +229,16 @@ func (d *Daemon) writeStoreInfo(path string, info StoreInfo) {
 	d.logf("store: %d member(s) at %s", len(info.Endpoints), strings.Join(info.Endpoints, ", "))
 }
 
-// startMember starts this node's etcd member and returns once it serves
-// (or failed to start). Its data lives under root/store/<cluster hash>, so
+// memberDir is this member's directory, root/store/<cluster hash>, so
 // that a new member set starts afresh while a restarted agent of the same
-// set finds its data again.
-func (d *Daemon) startMember(ctx context.Context, addrs []string, clientPort, peerPort int) (*embed.Etcd, error) {
+// set finds its data again; other sets' directories are removed. initial
+// is etcd's initial cluster.
+func (d *Daemon) memberDir(addrs []string, peerPort int) (dir, initial string) {
 	var cluster []string
 	for i, a := range addrs {
 		cluster = append(cluster, fmt.Sprintf("node%d=https://%s", i, net.JoinHostPort(a, strconv.Itoa(peerPort))))
 	}
-	initial := strings.Join(cluster, ",")
+	initial = strings.Join(cluster, ",")
 	sum := sha256.Sum256([]byte(d.cfg.Pool + "\x00" + initial))
 	id := hex.EncodeToString(sum[:6])
 	base := filepath.Join(d.root, "store")
@@ -204,7 +249,13 @@ func (d *Daemon) startMember(ctx context.Context, addrs []string, clientPort, pe
 			}
 		}
 	}
-	dir := filepath.Join(base, id)
+	return filepath.Join(base, id), initial
+}
+
+// startMember starts this node's etcd member in dir and returns once it
+// serves (or failed to start).
+func (d *Daemon) startMember(ctx context.Context, addrs []string, dir, initial string, clientPort, peerPort int) (*embed.Etcd, error) {
+	id := filepath.Base(dir)
 	tlsDir := filepath.Join(dir, "tls")
 	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ func startStoreNode(t *testing.T, cfg Config, expected map[int]string) *storeNod
 	for node, addr := range expected {
 		d.expected[node] = addr
 	}
+	if cfg.Node == 0 {
+		// What the commands read: the port the head's cluster API got.
+		cfg.ClusterPort = d.ClusterAddr().(*net.TCPAddr).Port
+	}
 	b, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(d.root, "agent.json"), b, 0o600); err != nil {
 		t.Fatal(err)
@@ -370,5 +374,37 @@ func TestStoreReplicas(t *testing.T) {
 	}
 	if _, err := s.CounterAdd(ctx, "c", 1); err != nil {
 		t.Fatalf("write with the head gone: %v", err)
+	}
+}
+
+// The store starts at its first use, not with the agent: an apply pays
+// nothing for a store no task uses.
+func TestStoreStartsOnFirstUse(t *testing.T) {
+	n := singleStore(t)
+	info := filepath.Join(n.root, storeFile)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(info); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no store.json after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(n.d.cfg.StoreClientPort))
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("the store listens before anything asked for it")
+	}
+	if _, err := os.Stat(filepath.Join(n.root, "store")); err == nil {
+		t.Fatal("the store has data before anything asked for it")
+	}
+	s := n.open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("first use: %v", err)
 	}
 }
