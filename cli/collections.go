@@ -38,10 +38,11 @@ const opTimeout = 30 * time.Second
 
 func collectionCommands() []command {
 	return []command{
-		{name: "kv", args: "put KEY VALUE | get KEY | del KEY | list [-prefix P]", synopsis: "Read and write the pool's key-value store",
+		{name: "kv", args: "put KEY VALUE [KEY VALUE]... | get KEY [KEY]... | del KEY | list [-prefix P]", synopsis: "Read and write the pool's key-value store",
 			help: "Read and write the pool's key-value store. On a node (in a task) it reaches the store\n" +
 				"directly; elsewhere it runs on a node of the applied pool (-pool, when there are several)\n" +
-				"over SSH. get prints the value; a missing key exits 2. list prints KEY=VALUE lines.",
+				"over SSH. get prints the values, one a line in the order asked; a missing key exits 2.\n" +
+				"Several pairs or keys are several operations, sent at once. list prints KEY=VALUE lines.",
 			run: collection("kv", runKV)},
 		{name: "counter", args: "NAME incr [N] | decr [N] | get | reset", synopsis: "Change or read a pool-wide counter",
 			help: "Change or read a pool-wide counter (it starts at 0); prints its value.", run: collection("counter", runCounter)},
@@ -158,23 +159,46 @@ func runKV(m *Meta, s *agent.Store, args []string) error {
 	}
 	ctx, cancel := op(m)
 	defer cancel()
-	want := map[string]int{"put": 3, "get": 2, "del": 2, "list": 1}
-	n, ok := want[pos[0]]
-	if !ok || len(pos) != n {
-		return fmt.Errorf("kv %s: want put KEY VALUE, get KEY, del KEY or list [-prefix P]", pos[0])
+	usage := fmt.Errorf("kv %s: want put KEY VALUE [KEY VALUE]..., get KEY [KEY]..., del KEY or list [-prefix P]", pos[0])
+	switch verb := pos[0]; {
+	case verb == "put" && len(pos) >= 3 && len(pos)%2 == 1:
+	case verb == "get" && len(pos) >= 2:
+	case (verb == "del") && len(pos) == 2, verb == "list" && len(pos) == 1:
+	default:
+		return usage
 	}
 	switch pos[0] {
 	case "put":
-		return s.Put(ctx, pos[1], pos[2])
+		// Several pairs: one write each, up to kvInFlight at once.
+		pairs := pos[1:]
+		return forEach(ctx, len(pairs)/2, func(ctx context.Context, i int) error {
+			return s.Put(ctx, pairs[2*i], pairs[2*i+1])
+		})
 	case "get":
-		v, err := s.Get(ctx, pos[1])
-		if errors.Is(err, agent.ErrNotFound) {
-			return notFoundError{fmt.Sprintf("kv: no key %q", pos[1])}
-		}
+		keys := pos[1:]
+		vals := make([]*string, len(keys))
+		err := forEach(ctx, len(keys), func(ctx context.Context, i int) error {
+			v, err := s.Get(ctx, keys[i])
+			if errors.Is(err, agent.ErrNotFound) {
+				return nil
+			}
+			vals[i] = &v
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(m.Stdout, v)
+		var missing []string
+		for i, v := range vals {
+			if v == nil {
+				missing = append(missing, strconv.Quote(keys[i]))
+				continue
+			}
+			fmt.Fprintln(m.Stdout, *v)
+		}
+		if len(missing) > 0 {
+			return notFoundError{"kv: no key " + strings.Join(missing, ", ")}
+		}
 	case "del":
 		if err := s.Delete(ctx, pos[1]); errors.Is(err, agent.ErrNotFound) {
 			return notFoundError{fmt.Sprintf("kv: no key %q", pos[1])}
@@ -191,6 +215,36 @@ func runKV(m *Meta, s *agent.Store, args []string) error {
 		}
 	}
 	return nil
+}
+
+// kvInFlight is how many operations one kv command has under way at once.
+const kvInFlight = 32
+
+// forEach calls op for 0 to n-1, up to kvInFlight at once, and returns the
+// first error.
+func forEach(ctx context.Context, n int, op func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, kvInFlight)
+	errs := make(chan error, n)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			if err := op(ctx, i); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	for range kvInFlight {
+		sem <- struct{}{} // every op has returned
+	}
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 func runCounter(m *Meta, s *agent.Store, args []string) error {

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -29,5 +32,29 @@ func TestCollectionsOffNode(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestForEach(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	if err := forEach(ctx, 100, func(ctx context.Context, i int) error {
+		mu.Lock()
+		seen[i] = true
+		mu.Unlock()
+		return nil
+	}); err != nil || len(seen) != 100 {
+		t.Fatalf("forEach over 100: %v, %d seen", err, len(seen))
+	}
+	boom := errors.New("boom")
+	err := forEach(ctx, 100, func(ctx context.Context, i int) error {
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("forEach with a failing op: %v, want boom", err)
 	}
 }
