@@ -100,6 +100,34 @@ func OpenStore(ctx context.Context, root string) (*Store, error) {
 // Errors are left to the operations: the head may be gone while other
 // members serve.
 func askStoreStart(ctx context.Context, cfg Config, info StoreInfo) {
+	// accepts reports whether a member accepts connections, asking all
+	// at once (a lost node's address answers nothing until the timeout).
+	accepts := func() bool {
+		ok := make(chan bool, len(info.Endpoints))
+		for _, ep := range info.Endpoints {
+			go func() {
+				u, err := url.Parse(ep)
+				if err != nil {
+					ok <- false
+					return
+				}
+				c, err := net.DialTimeout("tcp", u.Host, time.Second)
+				if err == nil {
+					c.Close()
+				}
+				ok <- err == nil
+			}()
+		}
+		for range info.Endpoints {
+			if <-ok {
+				return true
+			}
+		}
+		return false
+	}
+	if accepts() { // started already: the usual case
+		return
+	}
 	head := net.JoinHostPort(cfg.HeadAddr, strconv.Itoa(cfg.ClusterPort))
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -112,17 +140,7 @@ func askStoreStart(ctx context.Context, cfg Config, info StoreInfo) {
 	if resp, err := client.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	for {
-		for _, ep := range info.Endpoints {
-			u, err := url.Parse(ep)
-			if err != nil {
-				continue
-			}
-			if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
-				c.Close()
-				return
-			}
-		}
+	for !accepts() {
 		select {
 		case <-ctx.Done():
 			return
