@@ -14,6 +14,10 @@ const (
 	ControlAddr = "127.0.0.1:7071"
 	// ClusterPort is where the head accepts joins on the private network.
 	ClusterPort = 7070
+	// StoreClientPort and StorePeerPort are where the members of the
+	// pool's collections store listen on the private network (TLS).
+	StoreClientPort = 7072
+	StorePeerPort   = 7073
 )
 
 // Version is the version the agent reports in its status. The CLI sets it
@@ -44,6 +48,24 @@ type Config struct {
 	// boot (the start of its PID 1): the agent shuts the node down then,
 	// even with no controller left. A node started again gets a new one.
 	TTL string `json:"ttl,omitempty"`
+	// Replicas is how many members the pool's collections store has, on
+	// nodes 0 to Replicas-1 (at most one a node); 0 means no store.
+	Replicas int `json:"replicas,omitempty"`
+	// StoreClientPort and StorePeerPort override the store's ports; 0
+	// means StoreClientPort and StorePeerPort (tests set others).
+	StoreClientPort int `json:"store_client_port,omitempty"`
+	StorePeerPort   int `json:"store_peer_port,omitempty"`
+}
+
+// StoreInfo is /opt/skyward/store.json, written by the agent once it knows
+// where the pool's store members listen: what `skyward kv` and the other
+// collection commands on the node connect to.
+type StoreInfo struct {
+	Pool string `json:"pool"`
+	// Endpoints are the members' client URLs, node 0 first.
+	Endpoints []string `json:"endpoints"`
+	// Nodes are the members' node indexes, in the order of Endpoints.
+	Nodes []int `json:"nodes"`
 }
 
 // Member is one node the head knows.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -398,6 +399,12 @@ func (d *Daemon) execVars(req *ExecRequest, dir string) map[string]string {
 	venv := filepath.Join(d.root, "venv", "bin")
 	if p := vars["PATH"]; !strings.HasPrefix(p, venv+string(os.PathListSeparator)) && p != venv {
 		vars["PATH"] = venv + string(os.PathListSeparator) + p
+	}
+	// skyward itself (the collection commands) is on every task's PATH,
+	// after what the image and the task put there.
+	bin := filepath.Join(d.root, "bin")
+	if !slices.Contains(filepath.SplitList(vars["PATH"]), bin) {
+		vars["PATH"] += string(os.PathListSeparator) + bin
 	}
 	vars["SKYWARD_RESULT_FILE"] = filepath.Join(dir, execResultFile)
 	delete(vars, "SKYWARD_SHARD_FILE")

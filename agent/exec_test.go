@@ -432,7 +432,7 @@ func TestExecEnvironment(t *testing.T) {
 	}
 	want := map[string]string{
 		"PWD_P":               work,
-		"PATH":                filepath.Join(ed.root, "venv", "bin") + ":/usr/bin:/bin",
+		"PATH":                filepath.Join(ed.root, "venv", "bin") + ":/usr/bin:/bin:" + filepath.Join(ed.root, "bin"),
 		"IMAGE_ONLY":          "image",
 		"BOTH":                "request",
 		"REQUEST_ONLY":        secret,
@@ -508,7 +508,7 @@ func TestExecEnvironmentDefaults(t *testing.T) {
 			s := ed.run(t, ExecRequest{Task: "t", Script: "env"})
 			got := envOf(s.Stdout)
 			want := maps.Clone(tc.want)
-			want["PATH"] = filepath.Join(ed.root, "venv", "bin") + ":" + want["PATH"]
+			want["PATH"] = filepath.Join(ed.root, "venv", "bin") + ":" + want["PATH"] + ":" + filepath.Join(ed.root, "bin")
 			for k, v := range want {
 				if got[k] != v {
 					t.Errorf("%s=%q; want %q", k, got[k], v)

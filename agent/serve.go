@@ -143,6 +143,11 @@ type Daemon struct {
 	closing  bool            // Run is stopping: no execution starts
 	// execWG counts the running executions; see beginExec.
 	execWG sync.WaitGroup
+
+	// storeWanted is closed once a command asked for the collections
+	// store (head: POST /v1/store/start), through storeOnce.
+	storeWanted chan struct{}
+	storeOnce   sync.Once
 }
 
 // NewDaemon checks cfg and opens the daemon's listeners; Run serves them.
@@ -172,7 +177,8 @@ func NewDaemon(cfg Config, logf func(format string, args ...any)) (*Daemon, erro
 	case cfg.Node != 0 && cfg.HeadAddr == "":
 		return nil, errors.New("config: no head address")
 	}
-	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), root: Root, refused: map[string]bool{}, execs: map[string]bool{}}
+	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), root: Root, refused: map[string]bool{}, execs: map[string]bool{},
+		storeWanted: make(chan struct{})}
 	if d.control, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
 		return nil, fmt.Errorf("control API: %w", err)
 	}
@@ -241,6 +247,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.cluster != nil {
 		cluster := http.NewServeMux()
 		cluster.HandleFunc("POST /v1/join", d.serveJoin)
+		cluster.HandleFunc("GET /v1/store", d.serveStore)
+		cluster.HandleFunc("POST /v1/store/start", d.serveStore)
 		servers[newHTTPServer(cluster)] = d.cluster
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -265,6 +273,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.joinLoop(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.runStore(ctx)
+	}()
 	if ttl, _ := time.ParseDuration(d.cfg.TTL); ttl > 0 {
 		end := bootTime().Add(ttl)
 		t := time.AfterFunc(time.Until(end), func() {

@@ -91,7 +91,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		{name: "init", args: "[options]", synopsis: "Prepare the working directory and check providers", run: runInit,
 			help: "Create .skyward/, write main.sky.hcl from a built-in example when the directory has no\n" +
 				"configuration (with a base image found on this machine), and check that every provider\n" +
@@ -129,7 +129,7 @@ func commands() []command {
 		{name: "version", args: "[options]", synopsis: "Print the version", run: runVersion},
 		{name: "help", args: "[COMMAND]", synopsis: "Show the help of a command", run: runHelp},
 		{name: "agent", hidden: true, run: runAgent},
-	}
+	}, collectionCommands()...)
 }
 
 func lookupCommand(name string) *command {

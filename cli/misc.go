@@ -31,6 +31,8 @@ func runAgent(m *Meta, args []string) error {
 		return exitIf(agent.RunSSHD(args[1:], m.Stderr))
 	case "guard":
 		return exitIf(agent.RunGuard(args[1:], m.Stderr))
+	case "rsh":
+		return exitIf(agent.RunRSH(args[1:], m.Stdin, m.Stdout, m.Stderr))
 	}
 	return fmt.Errorf("agent: unknown subcommand %q", args[0])
 }

@@ -313,6 +313,11 @@ func (m *Meta) runTask(ctx context.Context, cfg *hclspec.Config, st *state.State
 	if err != nil {
 		return nil, err
 	}
+	stopEngine, err := m.startEngine(ctx, t, pool, nodes, workers)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.Name, err)
+	}
+	defer stopEngine()
 
 	d := &cluster.Dispatcher{Workers: workers, Retries: t.Retries, FailFast: t.FailFast && t.Mode == "broadcast"}
 	var mu sync.Mutex
@@ -426,6 +431,7 @@ func taskJobs(t *hclspec.Task, pool *hclspec.Pool, nodes []*state.Resource) ([]c
 		env["SKYWARD_TASK_ID"] = id
 		b, _ := json.Marshal(facts)
 		env["COMPUTE_POOL"] = string(b)
+		distributedEnv(env, t, pool, ips, node)
 		return env
 	}
 	request := func(id string, env map[string]string, shard json.RawMessage) agent.ExecRequest {

@@ -315,7 +315,7 @@ func TestApplyCreate(t *testing.T) {
 					t.Fatalf("%s: agent config: %v", addr, err)
 				}
 				wantCfg := agent.Config{Pool: "dev", Node: i, NumNodes: tt.nodes, HeadAddr: str(head, "private_ip"),
-					ClusterPort: agent.ClusterPort, ControlAddr: agent.ControlAddr, Token: string(token), Concurrency: 1}
+					ClusterPort: agent.ClusterPort, ControlAddr: agent.ControlAddr, Token: string(token), Concurrency: 1, Replicas: 1}
 				if diff := cmp.Diff(wantCfg, cfg, cmpopts.EquateEmpty()); diff != "" {
 					t.Errorf("%s: agent config (-want +got):\n%s", addr, diff)
 				}

@@ -170,6 +170,9 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		Concurrency: int(num(c.After, "concurrency")),
 		Env:         stringMap(c.After["env"]),
 		TTL:         stringAt(c.After, "ttl"),
+		// A plan made before pools had a collections store setting has
+		// no replicas: the default, one member on the head.
+		Replicas: max(int(num(c.After, "replicas")), 1),
 	}
 	if err := cluster.StartAgent(ctx, cl, cfg, newBinary); err != nil {
 		return err

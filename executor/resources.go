@@ -36,15 +36,24 @@ func PoolToken(keys state.KeyStore, pool string) (string, error) {
 
 // PoolSigner loads the SSH key the controller uses for a pool's nodes.
 func PoolSigner(keys state.KeyStore, pool string) (ssh.Signer, error) {
-	b, err := keys.Read(poolKeyName(pool))
+	b, err := PoolKey(keys, pool)
 	if err != nil {
-		return nil, fmt.Errorf("pool %q: read SSH key: %w", pool, err)
+		return nil, err
 	}
 	s, err := ssh.ParsePrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: parse SSH key: %w", pool, err)
 	}
 	return s, nil
+}
+
+// PoolKey returns the pool's SSH private key, PEM.
+func PoolKey(keys state.KeyStore, pool string) ([]byte, error) {
+	b, err := keys.Read(poolKeyName(pool))
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: read SSH key: %w", pool, err)
+	}
+	return b, nil
 }
 
 // DialNode connects to a node recorded in state with its pool's key,

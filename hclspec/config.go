@@ -104,6 +104,9 @@ type Pool struct {
 	InstanceType string
 	TTL          time.Duration // 0 = none
 	Concurrency  int           // >= 1, default 1
+	// Replicas is how many members the pool's collections store has
+	// (collections = { replicas = N }), on nodes 0 to N-1; 1 by default.
+	Replicas int
 	// Sensitive lists the arguments whose value derives from a sensitive
 	// variable, as Image.Sensitive does.
 	Sensitive [][]string
@@ -131,6 +134,9 @@ type Task struct {
 	Timeout  time.Duration // 0 = none
 	Retries  int
 	FailFast bool // default true
+	// Distributed is the engine preset: "" (none), "torch", "mpi" or
+	// "dask" (Distributed* constants).
+	Distributed string
 	// Incomplete is true when some argument depends on pool attributes that
 	// are not known yet (Load without LoadOptions.PoolValues); the field of
 	// such an argument is left at its zero value. `skyward run` loads the

@@ -135,7 +135,7 @@ func TestLoadSpecExample(t *testing.T) {
 
 	wantPools := map[string]*Pool{
 		"dev": {Name: "dev", Provider: "container", Nodes: 3, VCPUs: 1, MemoryGB: 1, Image: "py",
-			Allocation: "on-demand", Concurrency: 1},
+			Allocation: "on-demand", Concurrency: 1, Replicas: 1},
 	}
 	if diff := cmp.Diff(wantPools, cfg.Pools, ignoreRanges); diff != "" {
 		t.Errorf("pools (-want +got):\n%s", diff)
@@ -216,11 +216,11 @@ func TestProviderAliasesAndBuiltin(t *testing.T) {
 
 	wantPools := map[string]*Pool{
 		"east": {Name: "east", Provider: "aws", Nodes: 2, InstanceType: "t3.small", Allocation: "spot",
-			TTL: 90 * time.Minute, Concurrency: 1},
+			TTL: 90 * time.Minute, Concurrency: 1, Replicas: 1},
 		"west": {Name: "west", Provider: "aws.west", Nodes: 1, Accelerator: "T4", DiskGB: 100,
-			Allocation: "on-demand", Concurrency: 4},
-		"local":   {Name: "local", Provider: "container", Nodes: 1, Allocation: "on-demand", Concurrency: 1},
-		"default": {Name: "default", Provider: "container", Nodes: 1, Allocation: "on-demand", Concurrency: 1},
+			Allocation: "on-demand", Concurrency: 4, Replicas: 1},
+		"local":   {Name: "local", Provider: "container", Nodes: 1, Allocation: "on-demand", Concurrency: 1, Replicas: 1},
+		"default": {Name: "default", Provider: "container", Nodes: 1, Allocation: "on-demand", Concurrency: 1, Replicas: 1},
 	}
 	if diff := cmp.Diff(wantPools, cfg.Pools, ignoreRanges); diff != "" {
 		t.Errorf("pools (-want +got):\n%s", diff)

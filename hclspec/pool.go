@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 var poolSchema = &hcl.BodySchema{
@@ -19,6 +21,7 @@ var poolSchema = &hcl.BodySchema{
 		{Name: "instance_type"},
 		{Name: "ttl"},
 		{Name: "concurrency"},
+		{Name: "collections"},
 	},
 }
 
@@ -37,6 +40,7 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 		Nodes:       1,
 		Allocation:  AllocationOnDemand,
 		Concurrency: 1,
+		Replicas:    1,
 		DeclRange:   b.DefRange,
 	}
 	content, diags := b.Body.Content(poolSchema)
@@ -103,7 +107,54 @@ func (l *loader) decodePool(b *hcl.Block) (p *Pool, nodesOK bool, diags hcl.Diag
 	if n, ok := l.intArg(content, "concurrency", 1, 0, &diags); ok {
 		p.Concurrency = n
 	}
+	if attr, ok := content.Attributes["collections"]; ok {
+		p.Replicas = l.collectionsArg(attr, p, nodesOK, &diags)
+	}
 	return p, nodesOK, diags
+}
+
+// MaxReplicas is the most members a pool's collections store may have.
+const MaxReplicas = 7
+
+// collectionsArg decodes collections = { replicas = N }: an odd number of
+// members (a majority of them must answer), at most one a node.
+func (l *loader) collectionsArg(attr *hcl.Attribute, p *Pool, nodesOK bool, diags *hcl.Diagnostics) int {
+	v, ok, d := l.arg(attr, cty.DynamicPseudoType, true)
+	*diags = append(*diags, d...)
+	if !ok || v.IsNull() {
+		return 1
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		*diags = append(*diags, l.invalidValue(attr, "The value of \"collections\" must be an object such as { replicas = 3 }; got %s.", v.Type().FriendlyName()))
+		return 1
+	}
+	replicas := 1
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		switch k.AsString() {
+		case "replicas":
+			n, err := convert.Convert(ev, cty.Number)
+			if err != nil || n.IsNull() || !n.IsKnown() {
+				*diags = append(*diags, l.invalidValue(attr, "collections.replicas must be a number."))
+				return 1
+			}
+			bf := n.AsBigFloat()
+			i, acc := bf.Int64()
+			if !bf.IsInt() || acc != 0 || i < 1 || i > MaxReplicas || i%2 == 0 {
+				*diags = append(*diags, l.invalidValue(attr, "collections.replicas must be an odd whole number from 1 to %d (the store needs a majority of its members); got %s.", MaxReplicas, formatNumber(n)))
+				return 1
+			}
+			replicas = int(i)
+		default:
+			*diags = append(*diags, l.invalidValue(attr, "collections has no argument %q; it takes replicas.", k.AsString()))
+			return 1
+		}
+	}
+	if nodesOK && replicas > p.Nodes {
+		*diags = append(*diags, l.invalidValue(attr, "collections.replicas is %d but the pool has %d node(s): members run on nodes 0 to %d, one a node.", replicas, p.Nodes, replicas-1))
+		return 1
+	}
+	return replicas
 }
 
 // Limits of a pool's settings that hold on every provider.

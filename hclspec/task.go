@@ -23,8 +23,22 @@ var taskSchema = &hcl.BodySchema{
 		{Name: "timeout"},
 		{Name: "retries"},
 		{Name: "fail_fast"},
+		{Name: "distributed"},
 	},
 }
+
+// Presets of distributed, the engines a task can be handed the pool for.
+const (
+	// DistributedTorch runs on every node with torch.distributed's
+	// environment (MASTER_ADDR, WORLD_SIZE, NODE_RANK, ...).
+	DistributedTorch = "torch"
+	// DistributedMPI runs once, on the head, with a hostfile and an
+	// mpirun that reaches every node.
+	DistributedMPI = "mpi"
+	// DistributedDask runs once, on the head, with a Dask scheduler there
+	// and a worker on every node.
+	DistributedDask = "dask"
+)
 
 // Task modes.
 const (
@@ -219,7 +233,59 @@ func (l *loader) decodeTask(b *hcl.Block) (*Task, hcl.Diagnostics) {
 	if ff, ok := l.boolArg(content, "fail_fast", &diags); ok {
 		t.FailFast = ff
 	}
+	if attr, ok := content.Attributes["distributed"]; ok {
+		diags = append(diags, l.decodeDistributed(t, attr, content)...)
+	}
 	return t, diags
+}
+
+// decodeDistributed checks distributed against the task's other arguments:
+// torch runs on every node (a broadcast), mpi and dask once, on the head.
+func (l *loader) decodeDistributed(t *Task, attr *hcl.Attribute, content *hcl.BodyContent) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	s, set := l.stringArg(content, "distributed", &diags)
+	if !set {
+		return diags
+	}
+	_, hasMode := content.Attributes["mode"]
+	clash := func(arg, why string) {
+		a := content.Attributes[arg]
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Conflicting arguments",
+			Detail:   fmt.Sprintf("A task with distributed = %q %s, so it cannot set %s.", s, why, arg),
+			Subject:  a.NameRange.Ptr(),
+		})
+	}
+	switch s {
+	case DistributedTorch:
+		if hasMode && t.Mode != ModeBroadcast {
+			clash("mode", "runs on every node (a broadcast)")
+		}
+		for _, arg := range []string{"target", "for_each", "count"} {
+			if _, ok := content.Attributes[arg]; ok {
+				clash(arg, "runs on every node (a broadcast)")
+			}
+		}
+		t.Mode = ModeBroadcast
+	case DistributedMPI, DistributedDask:
+		if hasMode && t.Mode != ModeSingle {
+			clash("mode", "runs once, on the head")
+		}
+		for _, arg := range []string{"for_each", "count", "shard"} {
+			if _, ok := content.Attributes[arg]; ok {
+				clash(arg, "runs once, on the head")
+			}
+		}
+		if t.Target != "" && t.Target != TargetHead && t.Target != "0" {
+			clash("target", "runs once, on the head")
+		}
+		t.Mode, t.Target = ModeSingle, TargetHead
+	default:
+		return append(diags, l.invalidValue(attr, "The value of distributed must be %q, %q or %q; got %q.", DistributedTorch, DistributedMPI, DistributedDask, s))
+	}
+	t.Distributed = s
+	return diags
 }
 
 // record appends an argument's diagnostics and reports whether its value can

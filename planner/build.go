@@ -222,6 +222,11 @@ func diffAttrs(before, after map[string]any, f providers.Factory, pool bool) (up
 		if reflect.DeepEqual(before[k], after[k]) {
 			continue
 		}
+		if _, recorded := before[k]; k == "replicas" && !recorded && fmt.Sprint(after[k]) == "1" {
+			// A node recorded before pools had a collections store
+			// setting has the default one.
+			continue
+		}
 		if _, recorded := before[k]; k == "provider_config" && !pool && !recorded {
 			// A node recorded before nodes kept their provider's
 			// arguments: nothing says they changed (the executor records

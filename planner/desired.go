@@ -31,7 +31,7 @@ var DefaultExcludes = []string{".git", "__pycache__", "*.pyc", ".venv", "node_mo
 // private_ip, the pinned host_key) are never diffed.
 var (
 	identityAttrs = map[string]bool{"pool": true, "index": true, "image": true}
-	inPlaceAttrs  = map[string]bool{"env": true, "includes": true, "excludes": true, "includes_hash": true, "concurrency": true}
+	inPlaceAttrs  = map[string]bool{"env": true, "includes": true, "excludes": true, "includes_hash": true, "concurrency": true, "replicas": true}
 	// FactAttrs are the attributes a provider or the controller fills in.
 )
 
@@ -145,6 +145,7 @@ func desiredResources(cfg *hclspec.Config, reg *providers.Registry) (map[string]
 			"allocation":      p.Allocation,
 			"ttl":             durationString(p.TTL.String(), p.TTL == 0),
 			"concurrency":     p.Concurrency,
+			"replicas":        max(p.Replicas, 1),
 			"image":           p.Image,
 			"apt":             []string{},
 			"pip":             []string{},

@@ -31,7 +31,7 @@ var desiredAttrs = map[string]map[string]attrKind{
 	string(providers.KindNode): {
 		"pool": kindString, "provider": kindString, "provider_config": kindObject, "vcpus": kindNumber,
 		"memory_gb": kindNumber, "disk_gb": kindNumber, "instance_type": kindString, "accelerator": kindString,
-		"allocation": kindString, "ttl": kindString, "concurrency": kindNumber, "image": kindString,
+		"allocation": kindString, "ttl": kindString, "concurrency": kindNumber, "replicas": kindNumber, "image": kindString,
 		"apt": kindStringList, "pip": kindStringList, "setup": kindStringList, "env": kindStringMap,
 		"includes": kindStringList, "excludes": kindStringList, "includes_hash": kindString,
 		"pip_files_hash": kindString, "index": kindNumber,
