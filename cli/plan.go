@@ -243,9 +243,11 @@ func validateNodes(ctx context.Context, p *planner.Plan, provs map[string]provid
 			continue
 		}
 		num := func(k string) float64 { f, _ := c.After[k].(float64); return f }
+		str := func(k string) string { v, _ := c.After[k].(string); return v }
 		ttl, _ := time.ParseDuration(fmt.Sprint(c.After["ttl"]))
 		specs[c.Provider] = append(specs[c.Provider], providers.NodeSpec{Hostname: fmt.Sprintf("%s-%d", c.Pool, *c.Index),
-			VCPUs: num("vcpus"), MemoryGB: num("memory_gb"), DiskGB: num("disk_gb"), TTL: ttl})
+			VCPUs: num("vcpus"), MemoryGB: num("memory_gb"), DiskGB: num("disk_gb"), TTL: ttl,
+			InstanceType: str("instance_type"), Accelerator: str("accelerator"), Allocation: str("allocation")})
 	}
 	for _, addr := range sortedAddrs(specs) {
 		v, ok := provs[addr].(providers.Validator)
@@ -260,6 +262,22 @@ func validateNodes(ctx context.Context, p *planner.Plan, provs map[string]provid
 		}
 	}
 	return nil
+}
+
+// providerWarnings are the warnings of every provider the session uses
+// about its own configuration (providers.Warner), in provider order.
+func providerWarnings(s *session) []warning {
+	var out []warning
+	for _, addr := range sortedAddrs(s.provs) {
+		wr, ok := s.provs[addr].(providers.Warner)
+		if !ok || !s.uses(addr, s.st) {
+			continue
+		}
+		for _, w := range wr.Warnings() {
+			out = append(out, warning{summary: "Provider " + addr + " configuration", detail: w})
+		}
+	}
+	return out
 }
 
 // adopted reports whether refresh found the object at addr on a provider
@@ -329,6 +347,9 @@ func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Pl
 	}
 	v := m.operationView(pf.json, pf.verbose)
 	for _, w := range m.baseImageWarnings(p, s.provs) {
+		v.Warn(w, pf.compactWarnings)
+	}
+	for _, w := range providerWarnings(s) {
 		v.Warn(w, pf.compactWarnings)
 	}
 	v.Plan(p)
