@@ -69,7 +69,7 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 	}
 	filter := []types.Filter{{Name: sdk.String("tag:" + providers.LabelLineage), Values: []string{lineage}}}
 	var out []providers.Object
-	sgs := ec2.NewDescribeSecurityGroupsPaginator(p.ec2, &ec2.DescribeSecurityGroupsInput{Filters: filter})
+	sgs := ec2.NewDescribeSecurityGroupsPaginator(p.ec2, &ec2.DescribeSecurityGroupsInput{MaxResults: sdk.Int32(1000), Filters: filter})
 	for sgs.HasMorePages() {
 		page, err := sgs.NextPage(ctx)
 		if err != nil {
@@ -79,7 +79,7 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 			out = append(out, poolObject(g))
 		}
 	}
-	insts := ec2.NewDescribeInstancesPaginator(p.ec2, &ec2.DescribeInstancesInput{Filters: append(filter, types.Filter{
+	insts := ec2.NewDescribeInstancesPaginator(p.ec2, &ec2.DescribeInstancesInput{MaxResults: sdk.Int32(1000), Filters: append(filter, types.Filter{
 		Name: sdk.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}})})
 	for insts.HasMorePages() {
 		page, err := insts.NextPage(ctx)

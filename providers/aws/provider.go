@@ -308,6 +308,21 @@ func (p *Provider) Warnings() []string {
 	return nil
 }
 
+// partitionRegion is the main region of the partition region belongs to.
+func partitionRegion(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "cn-north-1"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "us-gov-west-1"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "us-iso-east-1"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "us-isob-east-1"
+	}
+	return "us-east-1"
+}
+
 // credentialChain names the sources the SDK's default chain tries, for
 // the error that none gave credentials.
 const credentialChain = "environment (AWS_ACCESS_KEY_ID), shared credentials and config files (AWS_PROFILE), " +
@@ -324,7 +339,11 @@ func (p *Provider) Check(ctx context.Context) error {
 	if _, err := p.awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return fmt.Errorf("aws provider: no AWS credentials found; tried %s", credentialChain)
 	}
-	out, err := p.ec2.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: sdk.Bool(true)})
+	// Asked in the partition's main region: an endpoint of a region that
+	// does not exist does not answer.
+	out, err := p.ec2.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: sdk.Bool(true)}, func(o *ec2.Options) {
+		o.Region = partitionRegion(p.awsCfg.Region)
+	})
 	if err != nil {
 		return p.apiError("check", err)
 	}
