@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 			reg.Register(container.Type, f)
 			os.Exit(cli.RunRegistry(reg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 		},
+		"skyward-slowrun": skywardSlowRun,
 	})
 }
 
@@ -213,6 +214,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			}
 			work := env.WorkDir
 			env.Defer(func() { sweep(work) })
+			if isAWSScript(work) {
+				return awsSetup(t, env, image)
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -223,6 +227,8 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 				return dir != "testdata/script", nil
 			case "moto":
 				return motoOK, nil
+			case "aws":
+				return motoOK && docker && image != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -246,6 +252,9 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			"start-node":    cmdStartNode,
 			"baked-clean":   cmdBakedClean,
 			"wait-state":    cmdWaitState,
+			"ec2-count":     cmdEC2Count,
+			"ec2-wait":      cmdEC2Wait,
+			"ec2-terminate": cmdEC2Terminate,
 		},
 	}
 }
