@@ -214,7 +214,7 @@ func scriptParams(t *testing.T, dir string) testscript.Params {
 			}
 			work := env.WorkDir
 			env.Defer(func() { sweep(work) })
-			if isAWSScript(work) {
+			if isAWSScript(work) && docker {
 				return awsSetup(t, env, image)
 			}
 			return nil
