@@ -335,8 +335,8 @@ func TestNoChangePlan500(t *testing.T) {
 	moto := mototest.New(t)
 	bp := newBigPool(t, moto.Endpoint)
 	bp.plan(t)
-	if got := bp.calls.Snapshot(); got["DescribeInstances"] != 1 || got["DescribeSecurityGroups"] != 1 || bp.calls.Total() != 2 {
-		t.Errorf("refresh calls %v, want one DescribeInstances and one DescribeSecurityGroups", got)
+	if got := bp.calls.Snapshot(); got["DescribeInstances"] != 1 || got["DescribeSecurityGroups"] != 1 || got["DescribeKeyPairs"] != 1 || bp.calls.Total() != 3 {
+		t.Errorf("refresh calls %v, want one DescribeInstances, one DescribeSecurityGroups and one DescribeKeyPairs", got)
 	}
 }
 

@@ -6,9 +6,10 @@
 // It talks to EC2 (and SSM, for the default AMI) with the AWS SDK for Go
 // v2, with credentials from the SDK's default chain only; nothing secret
 // is returned in an Object. Every object carries the skyward tags
-// (providers.LabelManaged, LabelLineage, LabelAddress), so that List, one
-// paginated DescribeInstances and one DescribeSecurityGroups per call
-// whatever the pool's size, finds what a crashed apply left behind.
+// (providers.LabelManaged, LabelLineage, LabelAddress), so that List (one
+// paginated DescribeInstances, one DescribeSecurityGroups and one
+// DescribeKeyPairs whatever the pool's size) finds what a crashed apply
+// left behind.
 //
 // It does not touch skyward's state, plans or executor, and it never
 // connects to a node: SSH is the controller's.

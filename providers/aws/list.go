@@ -59,10 +59,12 @@ func (p *Provider) Delete(ctx context.Context, o providers.Object) error {
 	return fmt.Errorf("delete: unknown object kind %q", o.Kind)
 }
 
-// List implements providers.Provider with one paginated DescribeInstances
-// and one paginated DescribeSecurityGroups, both filtered by the lineage
-// tag, whatever the number of nodes. Terminated and shutting-down
-// instances are gone.
+// List implements providers.Provider with one paginated DescribeInstances,
+// one paginated DescribeSecurityGroups and one DescribeKeyPairs, all
+// filtered by the lineage tag, whatever the number of nodes. Terminated
+// and shutting-down instances are gone. A key pair without its security
+// group (a pool create that did not finish) is listed as the pool's
+// object, so that it is adopted or destroyed too.
 func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object, error) {
 	if lineage == "" {
 		return nil, fmt.Errorf("list: no lineage given")
@@ -77,6 +79,21 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 		}
 		for _, g := range page.SecurityGroups {
 			out = append(out, poolObject(g))
+		}
+	}
+	kps, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: filter})
+	if err != nil {
+		return nil, p.apiError("list key pairs", err)
+	}
+	groups := map[string]bool{}
+	for _, o := range out {
+		groups[o.Private[privKeyName]] = true
+	}
+	for _, k := range kps.KeyPairs {
+		if name := sdk.ToString(k.KeyName); !groups[name] {
+			t := tagMap(k.Tags)
+			out = append(out, providers.Object{Kind: providers.KindPool, Address: t[providers.LabelAddress], ID: sdk.ToString(k.KeyPairId),
+				Lineage: t[providers.LabelLineage], Running: true, Private: map[string]string{privKeyName: name}})
 		}
 	}
 	insts := ec2.NewDescribeInstancesPaginator(p.ec2, &ec2.DescribeInstancesInput{MaxResults: sdk.Int32(1000), Filters: append(filter, types.Filter{

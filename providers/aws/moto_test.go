@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -268,8 +269,8 @@ func TestListOnePageWalk(t *testing.T) {
 		}
 	}
 	got := calls.Snapshot()
-	if got["DescribeInstances"] != 1 || got["DescribeSecurityGroups"] != 1 || calls.Total() != 2 {
-		t.Errorf("calls %v, want one DescribeInstances page and one DescribeSecurityGroups", got)
+	if got["DescribeInstances"] != 1 || got["DescribeSecurityGroups"] != 1 || got["DescribeKeyPairs"] != 1 || calls.Total() != 3 {
+		t.Errorf("calls %v, want one DescribeInstances page, one DescribeSecurityGroups and one DescribeKeyPairs", got)
 	}
 }
 
@@ -358,5 +359,43 @@ func TestCreateCalls(t *testing.T) {
 	}
 	if calls.Get("RunInstances") != n {
 		t.Errorf("%d RunInstances for %d nodes", calls.Get("RunInstances"), n)
+	}
+}
+
+// TestOrphanKeyPair: a key pair whose security group was never made (a
+// pool create cut short) is listed as the pool's object, read, and
+// deleted, so that nothing is leaked.
+func TestOrphanKeyPair(t *testing.T) {
+	moto := mototest.New(t)
+	ctx := context.Background()
+	p := newProvider(t, awsprovider.Config{Region: "us-east-1", Endpoint: moto.Endpoint, SubnetID: motoSubnet(t, moto.Endpoint)})
+	_, pub, _ := cluster.GenerateKey()
+	lineage := providertest.Lineage(t)
+	pool, err := p.Create(ctx, resource(lineage, -1, pub, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := awstest.EC2(moto.Endpoint)
+	if _, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sdk.String(pool.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := p.List(ctx, lineage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Address != "pool.dev" || !strings.HasPrefix(list[0].ID, "key-") {
+		t.Fatalf("listed %+v, want the key pair as pool.dev", list)
+	}
+	if _, err := p.Read(ctx, list[0]); err != nil {
+		t.Errorf("read the key pair: %v", err)
+	}
+	if err := p.Delete(ctx, list[0]); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := p.List(ctx, lineage); err != nil || len(list) != 0 {
+		t.Errorf("after delete: %+v, %v", list, err)
+	}
+	if _, err := p.Read(ctx, list[0]); !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("read after delete: %v, want ErrNotFound", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -158,7 +159,21 @@ func poolObject(g types.SecurityGroup) providers.Object {
 		Private: map[string]string{privKeyName: sdk.ToString(g.GroupName), privSG: id, privVPC: sdk.ToString(g.VpcId)}}
 }
 
+// keyPairOnly reports whether a pool object is a key pair whose security
+// group was never made.
+func keyPairOnly(o providers.Object) bool { return strings.HasPrefix(o.ID, "key-") }
+
 func (p *Provider) readPool(ctx context.Context, o providers.Object) (providers.Object, error) {
+	if keyPairOnly(o) {
+		out, err := p.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyPairIds: []string{o.ID}})
+		if errorCode(err) == "InvalidKeyPair.NotFound" || err == nil && len(out.KeyPairs) == 0 {
+			return providers.Object{}, fmt.Errorf("%s: key pair %s: %w", o.Address, o.ID, providers.ErrNotFound)
+		}
+		if err != nil {
+			return providers.Object{}, p.apiError("read "+o.Address, err)
+		}
+		return o, nil
+	}
 	out, err := p.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{o.ID}})
 	if errorCode(err) == "InvalidGroup.NotFound" || err == nil && len(out.SecurityGroups) == 0 {
 		return providers.Object{}, fmt.Errorf("%s: security group %s: %w", o.Address, o.ID, providers.ErrNotFound)
@@ -176,6 +191,9 @@ func (p *Provider) readPool(ctx context.Context, o providers.Object) (providers.
 // deletePool deletes the security group, retrying while instances that
 // use it are still terminating, then the key pair.
 func (p *Provider) deletePool(ctx context.Context, o providers.Object) error {
+	if keyPairOnly(o) {
+		return p.deleteKeyPair(ctx, o.Private[privKeyName])
+	}
 	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
 	defer cancel()
 	delay := 500 * time.Millisecond
