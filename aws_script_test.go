@@ -30,6 +30,10 @@ var (
 	awsBooterOnce sync.Once
 	awsBooter     *awstest.Booter
 	awsBooterErr  error
+	// awsCacheDir is the scripts' XDG_CACHE_HOME: the instance types
+	// moto lists are fetched by the first script and cached for the
+	// others, as for a user.
+	awsCacheDir string
 )
 
 // isAWSScript reports whether the script running in workDir uses the aws
@@ -47,6 +51,7 @@ func awsSetup(t *testing.T, env *testscript.Env, image string) error {
 		return nil // the script skips: [!aws]
 	}
 	awsBooterOnce.Do(func() {
+		awsCacheDir = t.TempDir()
 		awsBooter, awsBooterErr = awstest.Start(motoServer.Endpoint, image, t.Logf)
 		if awsBooterErr == nil {
 			t.Cleanup(func() {
@@ -69,6 +74,7 @@ func awsSetup(t *testing.T, env *testscript.Env, image string) error {
 	if err != nil {
 		return err
 	}
+	env.Setenv("XDG_CACHE_HOME", awsCacheDir)
 	env.Setenv("AWS_ENDPOINT_URL", motoServer.Endpoint)
 	env.Setenv("AWS_REGION", "us-east-1")
 	env.Setenv("SKYWARD_VAR_aws_subnet", subnet)

@@ -212,7 +212,8 @@ type Provider struct {
 	amiInfo imageInfo
 	vpcID   string            // of the subnet, resolved once
 	subnet  string            // the subnet nodes go to
-	types   *typeCatalog      // loaded once
+	catMu   sync.Mutex              // serialises catalog lookups
+	types   map[string]*typeCatalog // by architecture, loaded once
 	chosen  map[string]string // node spec key -> instance type
 }
 
@@ -280,6 +281,7 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 		cacheDir: o.cacheDir,
 		subnet:   cfg.SubnetID,
 		chosen:   map[string]string{},
+		types:    map[string]*typeCatalog{},
 	}
 	p.waiter = newBatchWaiter(p)
 	return p, nil

@@ -17,6 +17,7 @@ import (
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/skyward-sh/skyward/providers"
@@ -110,7 +111,7 @@ func (p *Provider) instanceType(ctx context.Context, n providers.NodeSpec, arch 
 		return t, nil
 	}
 	p.mu.Unlock()
-	cat, err := p.catalog(ctx)
+	cat, err := p.catalog(ctx, arch)
 	if err != nil {
 		return "", err
 	}
@@ -124,25 +125,26 @@ func (p *Provider) instanceType(ctx context.Context, n providers.NodeSpec, arch 
 	return t.Name, nil
 }
 
-// catalog returns the region's instance types: from the cache file when it
-// is younger than a day, else from DescribeInstanceTypes (every page),
-// written back to the cache.
-func (p *Provider) catalog(ctx context.Context) ([]InstanceType, error) {
-	p.mu.Lock()
-	if p.types != nil {
-		defer p.mu.Unlock()
-		return p.types.Types, nil
+// catalog returns the region's current-generation instance types of the
+// architecture arch: from the cache file when it is younger than a day,
+// else from DescribeInstanceTypes (every page, filtered by EC2), written
+// back to the cache.
+func (p *Provider) catalog(ctx context.Context, arch string) ([]InstanceType, error) {
+	p.catMu.Lock()
+	defer p.catMu.Unlock()
+	if cat := p.types[arch]; cat != nil {
+		return cat.Types, nil
 	}
-	p.mu.Unlock()
-	file := p.cacheFile()
+	file := p.cacheFile(arch)
 	if cat, ok := readCatalog(file, time.Now()); ok {
-		p.mu.Lock()
-		p.types = cat
-		p.mu.Unlock()
+		p.types[arch] = cat
 		return cat.Types, nil
 	}
 	var list []InstanceType
-	pg := ec2.NewDescribeInstanceTypesPaginator(p.ec2, &ec2.DescribeInstanceTypesInput{})
+	pg := ec2.NewDescribeInstanceTypesPaginator(p.ec2, &ec2.DescribeInstanceTypesInput{Filters: []types.Filter{
+		{Name: sdk.String("current-generation"), Values: []string{"true"}},
+		{Name: sdk.String("processor-info.supported-architecture"), Values: []string{arch}},
+	}})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
@@ -176,15 +178,13 @@ func (p *Provider) catalog(ctx context.Context) ([]InstanceType, error) {
 	}
 	cat := &typeCatalog{Fetched: time.Now().UTC(), Types: list}
 	writeCatalog(file, cat)
-	p.mu.Lock()
-	p.types = cat
-	p.mu.Unlock()
+	p.types[arch] = cat
 	return list, nil
 }
 
-// cacheFile is the cache of this region and endpoint (an emulator's types
-// are not the cloud's).
-func (p *Provider) cacheFile() string {
+// cacheFile is the cache of this region, endpoint (an emulator's types
+// are not the cloud's) and architecture.
+func (p *Provider) cacheFile(arch string) string {
 	if p.cacheDir == "" {
 		return ""
 	}
@@ -193,7 +193,7 @@ func (p *Provider) cacheFile() string {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	}
 	sum := sha256.Sum256([]byte(endpoint))
-	return filepath.Join(p.cacheDir, fmt.Sprintf("aws-instance-types-%s-%s.json", p.awsCfg.Region, hex.EncodeToString(sum[:4])))
+	return filepath.Join(p.cacheDir, fmt.Sprintf("aws-instance-types-%s-%s-%s.json", p.awsCfg.Region, arch, hex.EncodeToString(sum[:4])))
 }
 
 // readCatalog reads a cache file written less than typeCacheTTL before
@@ -362,6 +362,15 @@ func (p *Provider) ValidateNodes(ctx context.Context, nodes []providers.NodeSpec
 	}
 	if _, _, err := p.network(ctx); err != nil {
 		return err
+	}
+	for _, n := range nodes {
+		if n.InstanceType == "" {
+			// Once, and an error of the lookup once, not once a node.
+			if _, err := p.catalog(ctx, info.arch); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	var errs []error
 	seen := map[string]bool{}
