@@ -210,11 +210,11 @@ type Provider struct {
 	mu      sync.Mutex
 	amiID   string // resolved once
 	amiInfo imageInfo
-	vpcID   string            // of the subnet, resolved once
-	subnet  string            // the subnet nodes go to
+	vpcID   string                  // of the subnet, resolved once
+	subnet  string                  // the subnet nodes go to
 	catMu   sync.Mutex              // serialises catalog lookups
 	types   map[string]*typeCatalog // by architecture, loaded once
-	chosen  map[string]string // node spec key -> instance type
+	chosen  map[string]string       // node spec key -> instance type
 }
 
 var (
