@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/zclconf/go-cty/cty"
 
@@ -126,4 +125,3 @@ func agentBinary(t *testing.T) string {
 	return agentPath
 }
 
-var _ = sdk.String

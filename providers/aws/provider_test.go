@@ -255,4 +255,3 @@ func TestCheckNoCredentials(t *testing.T) {
 	}
 }
 
-var _ = errors.New
