@@ -124,4 +124,3 @@ func agentBinary(t *testing.T) string {
 	}
 	return agentPath
 }
-

@@ -254,4 +254,3 @@ func TestCheckNoCredentials(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
-
