@@ -105,11 +105,13 @@ type proxyConn struct {
 func (c *proxyConn) Read(b []byte) (int, error)  { return c.out.Read(b) }
 func (c *proxyConn) Write(b []byte) (int, error) { return c.in.Write(b) }
 
-// Close closes the pipes and kills the command's process group if it has
-// not exited within a moment of its stdin closing.
+// Close closes the pipes and hangs up the command's process group, as
+// OpenSSH does when it exits, killing it if it has not exited a moment
+// later.
 func (c *proxyConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.in.Close()
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGHUP)
 		select {
 		case <-c.done:
 		case <-time.After(500 * time.Millisecond):

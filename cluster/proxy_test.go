@@ -5,7 +5,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,10 +42,10 @@ const relay = `bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & cat >&3'`
 func TestDialProxyCommand(t *testing.T) {
 	n := startNode(t, "", 0)
 	ep := n.ep
-	mark := filepath.Join(t.TempDir(), "ran")
+	mark := filepath.Join(t.TempDir(), "pid")
 	// The host in the endpoint is only what the command is given: the
-	// command proves it ran by leaving a mark.
-	ep.ProxyCommand = "touch " + mark + "; " + relay
+	// command proves it ran by leaving its pid.
+	ep.ProxyCommand = "echo $$ > " + mark + "; " + relay
 	c := dial(t, ep)
 	var out bytes.Buffer
 	code, err := c.Run(context.Background(), "echo through the proxy", nil, &out, &out)
@@ -53,11 +55,24 @@ func TestDialProxyCommand(t *testing.T) {
 	if got := strings.TrimSpace(out.String()); got != "through the proxy" {
 		t.Errorf("output %q", got)
 	}
-	if _, err := os.Stat(mark); err != nil {
-		t.Errorf("the proxy command did not run: %v", err)
+	b, err := os.ReadFile(mark)
+	if err != nil {
+		t.Fatalf("the proxy command did not run: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("close: %v", err)
+	}
+	// Close ends the command: Dial's caller owns no process.
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy command (pid %d) still runs after Close", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
