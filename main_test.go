@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 			reg.Register(container.Type, f)
 			os.Exit(cli.RunRegistry(reg, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 		},
+		"skyward-slowrun": skywardSlowRun,
 	})
 }
 
@@ -278,6 +279,9 @@ func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 			}
 			work := env.WorkDir
 			env.Defer(func() { sweep(v.runtime, work) })
+			if isAWSScript(work) && docker {
+				return awsSetup(t, env, image)
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -290,6 +294,8 @@ func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 				return podman, nil
 			case "moto":
 				return motoOK, nil
+			case "aws":
+				return motoOK && docker && image != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -314,6 +320,9 @@ func scriptParams(t *testing.T, dir string, v variant) testscript.Params {
 			"baked-clean":   cmdBakedClean,
 			"wait-state":    cmdWaitState,
 			"runpod":        cmdRunPod,
+			"ec2-count":     cmdEC2Count,
+			"ec2-wait":      cmdEC2Wait,
+			"ec2-terminate": cmdEC2Terminate,
 		},
 	}
 }

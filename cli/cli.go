@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/skyward-sh/skyward/providers"
+	awsprovider "github.com/skyward-sh/skyward/providers/aws"
 	"github.com/skyward-sh/skyward/providers/container"
 	"github.com/skyward-sh/skyward/providers/runpod"
 	"github.com/skyward-sh/skyward/state"
@@ -187,6 +188,7 @@ func DefaultRegistry() *providers.Registry {
 	r := &providers.Registry{}
 	r.Register("container", container.Factory())
 	r.Register(runpod.Type, runpod.Factory())
+	r.Register(awsprovider.Type, awsprovider.Factory())
 	return r
 }
 

@@ -264,6 +264,22 @@ func validateNodes(ctx context.Context, p *planner.Plan, provs map[string]provid
 	return nil
 }
 
+// providerWarnings are the warnings of every provider the session uses
+// about its own configuration (providers.Warner), in provider order.
+func providerWarnings(s *session) []warning {
+	var out []warning
+	for _, addr := range sortedAddrs(s.provs) {
+		wr, ok := s.provs[addr].(providers.Warner)
+		if !ok || !s.uses(addr, s.st) {
+			continue
+		}
+		for _, w := range wr.Warnings() {
+			out = append(out, warning{summary: "Provider " + addr + " configuration", detail: w})
+		}
+	}
+	return out
+}
+
 // adopted reports whether refresh found the object at addr on a provider
 // while the state lacked it: an apply killed between creating an object
 // and recording it, or a skyward state rm.
@@ -338,6 +354,9 @@ func (m *Meta) planAndShow(command string, pf *planFlags) (*session, *planner.Pl
 	}
 	v := m.operationView(pf.json, pf.verbose)
 	for _, w := range m.baseImageWarnings(p, s.provs) {
+		v.Warn(w, pf.compactWarnings)
+	}
+	for _, w := range providerWarnings(s) {
 		v.Warn(w, pf.compactWarnings)
 	}
 	v.Plan(p)

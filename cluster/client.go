@@ -56,6 +56,11 @@ type Endpoint struct {
 	// session's processes running when it ends (OpenSSH): the guard kills
 	// them as skyward's own server does.
 	Guard bool
+	// ProxyCommand, when set, is an OpenSSH ProxyCommand run with sh -c:
+	// the SSH connection goes over its stdin and stdout instead of a TCP
+	// connection to Host:Port (a bastion, an SSM or EC2 Instance Connect
+	// tunnel). %h, %p, %r and %% are expanded as OpenSSH does.
+	ProxyCommand string
 }
 
 func (ep Endpoint) hostPort() string {
@@ -231,8 +236,14 @@ func dial(ctx context.Context, ep Endpoint, record bool) (*Client, string, error
 		HostKeyAlgorithms: hostKeyAlgorithms(pinned),
 	}
 
-	d := net.Dialer{Timeout: connectTimeout}
-	nc, err := d.DialContext(ctx, "tcp", ep.hostPort())
+	var nc net.Conn
+	var err error
+	if ep.ProxyCommand != "" {
+		nc, err = dialProxy(ctx, ep)
+	} else {
+		d := net.Dialer{Timeout: connectTimeout}
+		nc, err = d.DialContext(ctx, "tcp", ep.hostPort())
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -253,6 +264,9 @@ func dial(ctx context.Context, ep Endpoint, record bool) (*Client, string, error
 			return fail(fmt.Errorf("%w as %q with key %s: %w", ErrAuthFailed, ep.User, ssh.FingerprintSHA256(ep.Signer.PublicKey()), err))
 		case ctx.Err() != nil:
 			return fail(fmt.Errorf("%w: %w", context.Cause(ctx), err))
+		}
+		if pc, ok := nc.(*proxyConn); ok {
+			err = pc.explain(err)
 		}
 		return fail(err)
 	}

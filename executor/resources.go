@@ -83,7 +83,7 @@ func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error
 		user = "root"
 	}
 	return cluster.Endpoint{Address: r.Address, Host: str("ssh_host"), Port: port, User: user, HostKey: str("host_key"),
-		Signer: signer, Guard: str("ssh_server") == sshServerOther}, nil
+		Signer: signer, Guard: str("ssh_server") == sshServerOther, ProxyCommand: str("ssh_proxy_command")}, nil
 }
 
 // Values of a node's ssh_server attribute: skyward's own SSH server kills
@@ -124,7 +124,9 @@ func (w *walk) createPool(ctx context.Context, p providers.Provider, c *planner.
 	if err := keys.Write(poolTokenName(c.Pool), []byte(hex.EncodeToString(tok))); err != nil {
 		return "", fmt.Errorf("%s: %w", c.Address, err)
 	}
-	obj, err := p.Create(ctx, w.resource(c, nil))
+	r := w.resource(c, nil)
+	r.AuthorizedKey = pub
+	obj, err := p.Create(ctx, r)
 	if err != nil {
 		return "", fmt.Errorf("%s: create: %w", c.Address, err)
 	}

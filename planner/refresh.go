@@ -139,7 +139,8 @@ func mergeFacts(r *state.Resource, o providers.Object) {
 
 // Facts are the state attributes that record a provider's facts about an
 // object: its private facts as they are, and for nodes private_ip,
-// public_ip, ssh_host, ssh_port and ssh_user ("" when not known). The
+// public_ip, ssh_host, ssh_port and ssh_user ("" when not known), and
+// ssh_proxy_command when the node is reached through one. The
 // pinned host key is the controller's, not a fact: it is never refreshed.
 func Facts(o providers.Object) map[string]string {
 	out := make(map[string]string, len(o.Private)+5)
@@ -156,6 +157,9 @@ func Facts(o providers.Object) map[string]string {
 	out["ssh_port"] = ""
 	if o.SSH.Port != 0 {
 		out["ssh_port"] = strconv.Itoa(o.SSH.Port)
+	}
+	if o.SSH.ProxyCommand != "" {
+		out["ssh_proxy_command"] = o.SSH.ProxyCommand
 	}
 	return out
 }

@@ -60,6 +60,11 @@ type Resource struct {
 	Labels map[string]string
 	// PoolObject is the pool's object, set for nodes.
 	PoolObject *Object
+	// AuthorizedKey is the pool's SSH public key in authorized_keys
+	// format, set for pools: providers that register a key with the cloud
+	// (an EC2 key pair) do so with the pool. Nodes carry it in
+	// NodeSpec.AuthorizedKey.
+	AuthorizedKey string
 	// Node is set for KindNode.
 	Node *NodeSpec
 }
@@ -101,6 +106,12 @@ type SSHEndpoint struct {
 	Host string
 	Port int // 0 means 22
 	User string
+	// ProxyCommand, when set, is an OpenSSH ProxyCommand: the controller
+	// runs it with sh -c and speaks SSH over its stdin and stdout instead
+	// of dialling Host:Port. %h, %p and %r are expanded by the controller
+	// as OpenSSH does; provider-specific tokens (an instance id) are
+	// expanded by the provider.
+	ProxyCommand string
 }
 
 // IsZero reports whether the endpoint is not known yet.
@@ -332,6 +343,14 @@ type Preparer interface {
 // boot). The error names the node (NodeSpec.Hostname) and the setting.
 type Validator interface {
 	ValidateNodes(ctx context.Context, nodes []NodeSpec) error
+}
+
+// Warner is implemented by providers whose configuration is valid but
+// risky (SSH open to the whole internet). Plan prints each warning, a
+// short sentence, for every provider a plan uses; Warnings does not
+// contact the provider.
+type Warner interface {
+	Warnings() []string
 }
 
 // Baker is implemented by providers that can snapshot a bootstrapped node

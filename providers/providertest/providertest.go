@@ -109,6 +109,9 @@ func (e *env) resource(kind providers.Kind, pool string, index int, poolObj *pro
 	}
 	r := providers.Resource{Kind: kind, Address: addr, Pool: pool, Index: index, Lineage: e.lineage, PoolObject: poolObj,
 		Labels: map[string]string{providers.LabelManaged: "true", providers.LabelLineage: e.lineage, providers.LabelAddress: addr}}
+	if kind == providers.KindPool {
+		r.AuthorizedKey = e.pub
+	}
 	if kind == providers.KindNode {
 		r.Node = &providers.NodeSpec{Hostname: fmt.Sprintf("%s-%d", pool, index), VCPUs: 1, MemoryGB: 0.5,
 			AuthorizedKey: e.pub, HostKey: e.hostKey}
