@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -13,17 +15,10 @@ import (
 
 // writeNodeFiles writes the tar archive that CopyToContainer unpacks at "/"
 // before a node starts: the agent binary and its sha256, the SSH host key
-// and the authorized key, owned by root.
-func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
-	f, err := os.Open(spec.AgentBinary)
-	if err != nil {
-		return fmt.Errorf("agent binary: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("agent binary: %w", err)
-	}
+// and the authorized key, owned by root. With seedSum the binary of that
+// sha256 is mounted at SeedPath, and the archive holds a link to it in
+// its place.
+func writeNodeFiles(w io.Writer, spec *providers.NodeSpec, seedSum string) error {
 	now := time.Now()
 	tw := tar.NewWriter(w)
 	for _, d := range []string{"opt/skyward/", "opt/skyward/bin/"} {
@@ -31,17 +26,20 @@ func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 			return err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: AgentPath[1:], Mode: 0o755, Size: fi.Size(), ModTime: now}); err != nil {
-		return err
-	}
-	if n, err := io.Copy(tw, f); err != nil {
-		return fmt.Errorf("agent binary: %w", err)
-	} else if n != fi.Size() {
-		return fmt.Errorf("agent binary %s changed size while being copied", spec.AgentBinary)
-	}
-	sum, err := agent.FileSum(spec.AgentBinary)
-	if err != nil {
-		return fmt.Errorf("agent binary: %w", err)
+	sum := seedSum
+	if sum != "" {
+		link, err := filepath.Rel(path.Dir(AgentPath), SeedPath)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: AgentPath[1:], Linkname: link, Mode: 0o777, ModTime: now}); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if sum, err = writeBinary(tw, spec.AgentBinary, now); err != nil {
+			return err
+		}
 	}
 	files := []struct {
 		path string
@@ -60,6 +58,33 @@ func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 		}
 	}
 	return tw.Close()
+}
+
+// writeBinary writes the agent binary at bin into tw as AgentPath and
+// returns its sha256.
+func writeBinary(tw *tar.Writer, bin string, now time.Time) (string, error) {
+	f, err := os.Open(bin)
+	if err != nil {
+		return "", fmt.Errorf("agent binary: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("agent binary: %w", err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: AgentPath[1:], Mode: 0o755, Size: fi.Size(), ModTime: now}); err != nil {
+		return "", err
+	}
+	if n, err := io.Copy(tw, f); err != nil {
+		return "", fmt.Errorf("agent binary: %w", err)
+	} else if n != fi.Size() {
+		return "", fmt.Errorf("agent binary %s changed size while being copied", bin)
+	}
+	sum, err := agent.FileSum(bin)
+	if err != nil {
+		return "", fmt.Errorf("agent binary: %w", err)
+	}
+	return sum, nil
 }
 
 // writeOpenSSHFiles writes the tar archive a ModeOpenSSH node starts with:

@@ -190,13 +190,20 @@ func TestNodeCreate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The binary is mounted read-only from a seed named by its
+		// sha256, and linked where nodes look for it.
+		if len(c.HostConfig.Binds) != 1 || !strings.HasSuffix(c.HostConfig.Binds[0], fmt.Sprintf("/%x/skyward:%s:ro", sha256.Sum256(agent), SeedPath)) {
+			t.Errorf("binds = %q, want the seed of the agent binary at %s", c.HostConfig.Binds, SeedPath)
+		}
 		want := map[string]struct {
 			mode int64
 			data string
 		}{
 			"skyward/":                     {0o755, ""},
 			"skyward/bin/":                 {0o755, ""},
-			"skyward/bin/skyward":          {0o755, string(agent)},
+			"skyward/bin/skyward":          {0o777, "../seed/skyward"},
+			"skyward/seed/":                {0o755, ""},
+			"skyward/seed/skyward":         {0o755, string(agent)},
 			"skyward/bin/skyward.sha256":   {0o600, fmt.Sprintf("%x\n", sha256.Sum256(agent))},
 			"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
 			"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
@@ -220,10 +227,15 @@ func TestNodeCreate(t *testing.T) {
 			if h.Mode&0o7777 != w.mode || h.Uid != 0 || h.Gid != 0 {
 				t.Errorf("%s: mode %o owner %d:%d, want %o root", h.Name, h.Mode&0o7777, h.Uid, h.Gid, w.mode)
 			}
-			if h.Typeflag == tar.TypeReg {
+			switch h.Typeflag {
+			case tar.TypeReg:
 				data, _ := io.ReadAll(tr)
 				if string(data) != w.data {
 					t.Errorf("%s: content differs (%d bytes, want %d)", h.Name, len(data), len(w.data))
+				}
+			case tar.TypeSymlink:
+				if h.Linkname != w.data {
+					t.Errorf("%s: links to %q, want %q", h.Name, h.Linkname, w.data)
 				}
 			}
 		}

@@ -171,6 +171,15 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		Tmpfs:        map[string]string{bakeStash: "mode=0700"},
 	}
 	host.Ulimits = p.ulimits
+	var seedSum string
+	if p.mountsAgent() {
+		seed, sum, err := agentSeed(spec.AgentBinary)
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		host.Binds = []string{seed + ":" + SeedPath + ":ro"}
+		seedSum = sum
+	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},
 	}}
@@ -189,7 +198,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		return providers.Object{}, fmt.Errorf("create: container %s: %w", name, err)
 	}
 
-	err = p.setUp(ctx, created.ID, spec)
+	err = p.setUp(ctx, created.ID, spec, seedSum)
 	if err != nil {
 		// No leaks: the caller never learns this container's id.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -205,8 +214,10 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 }
 
 // setUp copies the node's files into a created container and starts it.
-func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec) error {
-	if err := p.copyFiles(ctx, id, spec); err != nil {
+// With seedSum, the agent binary of that sha256 is mounted at SeedPath
+// and only a link to it is copied.
+func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
+	if err := p.copyFiles(ctx, id, spec, seedSum); err != nil {
 		return fmt.Errorf("copy agent and keys: %w", err)
 	}
 	if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
@@ -248,7 +259,7 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 	}
 }
 
-func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.NodeSpec) error {
+func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -256,7 +267,7 @@ func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.Nod
 		if p.mode == ModeOpenSSH {
 			err = writeOpenSSHFiles(pw, spec)
 		} else {
-			err = writeNodeFiles(pw, spec)
+			err = writeNodeFiles(pw, spec, seedSum)
 		}
 		pw.CloseWithError(err)
 		done <- err

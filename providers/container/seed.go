@@ -1,0 +1,133 @@
+package container
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skyward-sh/skyward/agent"
+)
+
+// SeedPath is where a node in agent mode finds its agent binary when the
+// engine runs on this machine: a read-only bind mount of a copy of the
+// controller's binary. AgentPath is then a symlink to it, so that an
+// upgrade over SSH (EnsureAgent) replaces the link with a file of its own
+// and never writes through the mount.
+//
+// Mounting instead of copying the binary into each container keeps a
+// node's start independent of the binary's size; a remote engine (tcp://,
+// ssh://) and nerdctl still get a copy.
+const SeedPath = agent.Root + "/seed/skyward"
+
+// seedTTL is how long an unused seed stays in the cache. A stopped node
+// whose seed is gone cannot start again, so seeds outlive any pool that a
+// user keeps around for a while.
+const seedTTL = 30 * 24 * time.Hour
+
+// mountsAgent reports whether this provider bind-mounts the agent binary
+// into its nodes rather than copying it in.
+func (p *Provider) mountsAgent() bool {
+	return p.mode == ModeAgent && p.binary != RuntimeNerdctl && strings.HasPrefix(p.endpoint, "unix://") && os.Getenv("SKYWARD_CONTAINER_COPY_AGENT") == ""
+}
+
+var seedMu sync.Mutex
+
+// seedDir is where seeds are kept: one directory per binary's sha256.
+func seedDir() (string, error) {
+	if d := os.Getenv("SKYWARD_SEED_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("agent seed: %w", err)
+	}
+	return filepath.Join(d, "skyward", "agent"), nil
+}
+
+// agentSeed returns the path of a copy of the binary at bin, named by its
+// sha256, that nothing rewrites while nodes mount it: a new build of
+// skyward gets a new seed. Seeds not used for seedTTL are removed.
+func agentSeed(bin string) (path, sum string, err error) {
+	sum, err = agent.FileSum(bin)
+	if err != nil {
+		return "", "", fmt.Errorf("agent binary: %w", err)
+	}
+	dir, err := seedDir()
+	if err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, sum, "skyward")
+	seedMu.Lock()
+	defer seedMu.Unlock()
+	now := time.Now()
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+		_ = os.Chtimes(filepath.Dir(path), now, now)
+		return path, sum, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", "", fmt.Errorf("agent seed: %w", err)
+	}
+	// The cache directory is the user's; the seed must be readable by
+	// the engine and by the nodes' root, as the binary itself is.
+	for _, d := range []string{filepath.Dir(filepath.Dir(path)), filepath.Dir(path)} {
+		_ = os.Chmod(d, 0o755)
+	}
+	if err := copyFile(bin, path); err != nil {
+		return "", "", fmt.Errorf("agent seed: %w", err)
+	}
+	if got, err := agent.FileSum(path); err != nil || got != sum {
+		os.Remove(path)
+		return "", "", fmt.Errorf("agent seed: %s changed while being copied", bin)
+	}
+	pruneSeeds(dir, sum, now)
+	return path, sum, nil
+}
+
+// copyFile copies src to dst through a temporary file and a rename, so
+// that dst is either absent or whole.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".seed-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// pruneSeeds removes the seeds of dir other than keep that were last used
+// longer than seedTTL before now.
+func pruneSeeds(dir, keep string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == keep {
+			continue
+		}
+		fi, err := e.Info()
+		if err == nil && now.Sub(fi.ModTime()) > seedTTL {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
