@@ -3,6 +3,7 @@ package cluster
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"debug/elf"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -75,8 +77,9 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
-	// The installed sum and the machine, in one round trip.
-	out, err := c.Output(ctx, "cat "+agent.BinarySumPath+" 2>/dev/null; echo; uname -m")
+	// The installed sum, whether the node can gunzip, and the machine, in
+	// one round trip.
+	out, err := c.Output(ctx, "cat "+agent.BinarySumPath+" 2>/dev/null; echo; command -v gzip >/dev/null 2>&1 && echo gzip; uname -m")
 	if err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
@@ -87,26 +90,107 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	if err := checkArch(localPath, strings.TrimSpace(lines[len(lines)-1])); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
-	f, err := os.Open(localPath)
-	if err != nil {
-		return false, fmt.Errorf("%s: agent: %w", name, err)
+	// A node across a network, with gzip, gets the binary compressed: a
+	// third of its size, which is what a cloud node's upload costs. It is
+	// compressed once per binary, however many nodes take it. A node on
+	// this machine (a container's published port) gets it as it is:
+	// there, compressing costs more than it saves.
+	var body io.Reader
+	gz := slices.Contains(lines[1:], "gzip") && !c.ep.onLoopback()
+	if gz {
+		data, err := gzipped(localPath, sum)
+		if err != nil {
+			return false, fmt.Errorf("%s: agent: %w", name, err)
+		}
+		body = bytes.NewReader(data)
+	} else {
+		f, err := os.Open(localPath)
+		if err != nil {
+			return false, fmt.Errorf("%s: agent: %w", name, err)
+		}
+		defer f.Close()
+		body = f
 	}
-	defer f.Close()
 	// The sum goes last: an upload cut short leaves no sum that matches.
-	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum)), f); err != nil {
+	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum, gz)), body); err != nil {
 		return false, fmt.Errorf("%s: agent: upload: %w", name, err)
 	}
 	return true, nil
 }
 
+// onLoopback reports whether the endpoint is a port on this machine,
+// reached without a proxy command.
+func (ep Endpoint) onLoopback() bool {
+	if ep.ProxyCommand != "" {
+		return false
+	}
+	if ep.Host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(ep.Host)
+	return ip != nil && ip.IsLoopback()
+}
+
+var (
+	gzipMu    sync.Mutex
+	gzipCache = map[string]*gzipEntry{}
+)
+
+type gzipEntry struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// gzipped returns the binary at path, whose sha256 is sum, compressed
+// with gzip; the result is kept for the process's life.
+func gzipped(path, sum string) ([]byte, error) {
+	gzipMu.Lock()
+	e := gzipCache[sum]
+	if e == nil {
+		e = &gzipEntry{}
+		gzipCache[sum] = e
+	}
+	gzipMu.Unlock()
+	e.once.Do(func() {
+		f, err := os.Open(path)
+		if err != nil {
+			e.err = err
+			return
+		}
+		defer f.Close()
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		if err != nil {
+			e.err = err
+			return
+		}
+		if _, err := io.Copy(zw, f); err != nil {
+			e.err = fmt.Errorf("compress %s: %w", path, err)
+			return
+		}
+		if err := zw.Close(); err != nil {
+			e.err = err
+			return
+		}
+		e.data = buf.Bytes()
+	})
+	return e.data, e.err
+}
+
 // uploadAgentScript installs the binary on its standard input as
 // agentPath, if its sha256 is sum, and records the sum beside it.
-func uploadAgentScript(sum string) string {
+// With gz, the binary comes compressed with gzip.
+func uploadAgentScript(sum string, gz bool) string {
 	tmp := path.Dir(agentPath) + "/.skyward.upload"
-	return fmt.Sprintf(`set -e; mkdir -p %[1]s; cat > %[2]s; got=$(sha256sum %[2]s | cut -d' ' -f1); `+
+	read := "cat"
+	if gz {
+		read = "gzip -dc"
+	}
+	return fmt.Sprintf(`set -e; mkdir -p %[1]s; %[6]s > %[2]s; got=$(sha256sum %[2]s | cut -d' ' -f1); `+
 		`if [ "$got" != %[3]s ]; then rm -f %[2]s; echo "the uploaded binary's sha256 is $got, not %[3]s" >&2; exit 1; fi; `+
 		`chmod 0755 %[2]s; mv -f %[2]s %[4]s; echo %[3]s > %[5]s`,
-		path.Dir(agentPath), tmp, sum, agentPath, agent.BinarySumPath)
+		path.Dir(agentPath), tmp, sum, agentPath, agent.BinarySumPath, read)
 }
 
 // checkArch makes sure a node whose `uname -m` is machine runs the ELF

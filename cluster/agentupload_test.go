@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOnLoopback(t *testing.T) {
+	tests := map[string]struct {
+		ep   Endpoint
+		want bool
+	}{
+		"published container port": {Endpoint{Host: "127.0.0.1", Port: 32768}, true},
+		"localhost":                {Endpoint{Host: "localhost"}, true},
+		"ipv6 loopback":            {Endpoint{Host: "::1"}, true},
+		"private address":          {Endpoint{Host: "10.0.3.7"}, false},
+		"public name":              {Endpoint{Host: "ec2-3-4-5-6.compute.amazonaws.com"}, false},
+		"loopback through a proxy": {Endpoint{Host: "127.0.0.1", ProxyCommand: "nc %h %p"}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.ep.onLoopback(); got != tc.want {
+				t.Errorf("onLoopback() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGzipped: the compressed binary decompresses to the binary, is
+// smaller, and is made once per sum.
+func TestGzipped(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "skyward")
+	content := strings.Repeat("a binary compresses well enough. ", 1<<14)
+	if err := os.WriteFile(bin, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const sum = "test-sum-of-this-binary"
+	data, err := gzipped(bin, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) >= len(content) {
+		t.Errorf("compressed %d bytes to %d", len(content), len(data))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || string(got) != content {
+		t.Fatalf("decompressed %d bytes (%v), want the %d of the binary", len(got), err, len(content))
+	}
+	// The same sum is served from memory, even once the file is gone.
+	if err := os.Remove(bin); err != nil {
+		t.Fatal(err)
+	}
+	again, err := gzipped(bin, sum)
+	if err != nil || !bytes.Equal(again, data) {
+		t.Errorf("second call: %d bytes, %v", len(again), err)
+	}
+}
+
+func TestUploadAgentScript(t *testing.T) {
+	plain, gz := uploadAgentScript("abc", false), uploadAgentScript("abc", true)
+	if !strings.Contains(plain, "; cat > ") || strings.Contains(plain, "gzip") {
+		t.Errorf("plain upload: %s", plain)
+	}
+	if !strings.Contains(gz, "; gzip -dc > ") {
+		t.Errorf("compressed upload: %s", gz)
+	}
+	for _, s := range []string{plain, gz} {
+		if !strings.Contains(s, `"$got" != abc`) {
+			t.Errorf("the upload does not check the sum of what it wrote: %s", s)
+		}
+	}
+}
