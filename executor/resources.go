@@ -57,7 +57,8 @@ func PoolKey(keys state.KeyStore, pool string) ([]byte, error) {
 }
 
 // DialNode connects to a node recorded in state with its pool's key,
-// verifying its pinned host key; ctx bounds the connection attempt.
+// verifying its pinned host key. ctx bounds the connection attempts,
+// which are retried for up to dialNodeWait while the node does not answer.
 func DialNode(ctx context.Context, keys state.KeyStore, r *state.Resource) (*cluster.Client, error) {
 	signer, err := PoolSigner(keys, r.Pool)
 	if err != nil {
@@ -67,8 +68,17 @@ func DialNode(ctx context.Context, keys state.KeyStore, r *state.Resource) (*clu
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Dial(ctx, ep)
+	// A node that runs may still be starting its SSH server (a container
+	// started a moment ago publishes its port before its agent listens):
+	// connection failures are retried for a while, a changed host key or
+	// a refused client key fail at once.
+	wctx, cancel := context.WithTimeout(ctx, dialNodeWait)
+	defer cancel()
+	return cluster.WaitDial(wctx, ep, 50*time.Millisecond)
 }
+
+// dialNodeWait bounds DialNode's retries of a node that does not answer.
+const dialNodeWait = 10 * time.Second
 
 // NodeEndpoint is how the controller reaches a node recorded in state.
 func NodeEndpoint(r *state.Resource, signer ssh.Signer) (cluster.Endpoint, error) {
