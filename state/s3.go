@@ -71,8 +71,8 @@ type S3Config struct {
 // caller, who holds the lock.
 type S3 struct {
 	cfg    S3Config
-	client *s3.Client
-	kms    *kms.Client
+	client *s3API
+	kms    *kmsAPI
 
 	mu sync.Mutex
 	// What this S3 last read or wrote of the state object; known is false
@@ -134,7 +134,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	b := &S3{cfg: cfg, client: client, kms: kmsClient}
+	b := &S3{cfg: cfg, client: newS3API(client), kms: newKMSAPI(kmsClient)}
 	b.keys = &s3Keys{b: b, object: cfg.Key + ".keys", passphrase: cfg.StateKey}
 	return b, nil
 }

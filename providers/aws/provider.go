@@ -202,8 +202,8 @@ func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = di
 type Provider struct {
 	cfg      Config
 	awsCfg   sdk.Config
-	ec2      *ec2.Client
-	ssm      *ssm.Client
+	ec2      *ec2API
+	ssm      *ssmAPI
 	cacheDir string
 	waiter   *batchWaiter
 
@@ -276,8 +276,8 @@ func New(cfg Config, opts ...Option) (*Provider, error) {
 	p := &Provider{
 		cfg:      cfg,
 		awsCfg:   awsCfg,
-		ec2:      ec2.NewFromConfig(awsCfg),
-		ssm:      ssm.NewFromConfig(awsCfg),
+		ec2:      newEC2API(ec2.NewFromConfig(awsCfg)),
+		ssm:      newSSMAPI(ssm.NewFromConfig(awsCfg)),
 		cacheDir: o.cacheDir,
 		subnet:   cfg.SubnetID,
 		chosen:   map[string]string{},
