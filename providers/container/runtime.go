@@ -68,6 +68,10 @@ func startPodmanService(ctx context.Context, endpoint string, ping func(context.
 	defer logf.Close()
 	cmd := exec.Command(bin, "system", "service", "--time=0", endpoint)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// The service outlives this process: it must not hold on to a
+	// working directory that may be removed (containers it starts from a
+	// deleted one fail with "write child: broken pipe").
+	cmd.Dir = "/"
 	// With CONTAINER_HOST set the podman CLI is a remote client of that
 	// very socket; the service is the local engine.
 	for _, kv := range os.Environ() {
