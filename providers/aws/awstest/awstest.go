@@ -341,6 +341,11 @@ exec /usr/sbin/sshd -D -e
 var User = "ubuntu"
 
 func (b *Booter) boot(ctx context.Context, i types.Instance) error {
+	// Not cancelled with the loop: a create given up by the client may
+	// still finish in the daemon after Close has swept, and leak. The
+	// loop, and so Close, waits for it instead.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	id := sdk.ToString(i.InstanceId)
 	ip := sdk.ToString(i.PrivateIpAddress)
 	subnet := sdk.ToString(i.SubnetId)
