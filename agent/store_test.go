@@ -343,6 +343,10 @@ func TestStoreReplicas(t *testing.T) {
 	ips := []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}
 	for _, ip := range ips {
 		if ln, err := net.Listen("tcp", ip+":0"); err != nil {
+			// Linux answers on all of 127.0.0.0/8, so CI always can.
+			if os.Getenv("CI") != "" {
+				t.Fatalf("no loopback address %s here (%v), and CI is set: the replicas test must run", ip, err)
+			}
 			t.Skipf("no loopback address %s here: %v", ip, err)
 		} else {
 			ln.Close()
