@@ -1,22 +1,18 @@
 package runpod
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers/runpod/runpodtest"
 )
 
@@ -37,51 +33,16 @@ func TestMain(m *testing.M) {
 }
 
 func setUpDocker() error {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		cli.Close()
-		return fmt.Errorf("docker daemon at %s: %w", cli.DaemonHost(), err)
-	}
-	dockerCli = cli
-	if tag := os.Getenv("SKYWARD_TEST_IMAGE"); tag != "" {
-		if _, err := cli.ImageInspect(ctx, tag); err != nil {
-			return fmt.Errorf("SKYWARD_TEST_IMAGE %s: %w", tag, err)
-		}
-		baseImage = tag
-		return nil
-	}
-	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "skyward-test-base"))})
-	if err != nil {
-		return err
-	}
-	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
-	for _, img := range imgs {
-		for _, tag := range img.RepoTags {
-			if strings.HasPrefix(tag, "skyward-test-base:") {
-				baseImage = tag
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("no skyward-test-base image; build it with testdata/mkbaseimage.sh")
+	var err error
+	dockerCli, baseImage, err = dockertest.Connect()
+	return err
 }
 
 // needDocker fails the test in CI and skips it elsewhere when Docker or the
 // test base image is missing.
 func needDocker(t testing.TB) {
 	t.Helper()
-	if dockerErr == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("Docker is required in CI: %v", dockerErr)
-	}
-	t.Skipf("Docker not usable: %v", dockerErr)
+	dockertest.Require(t, dockerErr)
 }
 
 // testKey is the emulators' API key in these tests.
