@@ -147,6 +147,11 @@ func TestCluster(t *testing.T) {
 	if st := getStatus(t, bad); st.Joined {
 		t.Errorf("worker with a wrong token says it joined")
 	}
+	// The refusal is logged when the bad worker's join comes back, which
+	// may be a moment after the others joined.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(badLog.String(), "401") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(badLog.String(), "401") {
 		t.Errorf("worker with a wrong token did not log the refusal:\n%s", badLog.String())
 	}
