@@ -89,6 +89,12 @@ func distributedEnv(env map[string]string, t *hclspec.Task, p *hclspec.Pool, ips
 		// forbid.
 		set("OMPI_MCA_plm_rsh_agent", agent.BinaryPath+" agent rsh")
 		set("OMPI_MCA_plm_rsh_no_tree_spawn", "1")
+		// Without tree spawn, orted would daemonize and its rsh session
+		// end at once; skyward's SSH server kills a session's process
+		// group when its command exits, which can catch the forked
+		// daemon before its setsid. Attached, each orted lives in its
+		// session until mpirun ends it, and dies with it if mpirun does.
+		set("OMPI_MCA_orte_leave_session_attached", "1")
 		set("OMPI_ALLOW_RUN_AS_ROOT", "1")
 		set("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 		set("OMPI_MCA_btl_vader_single_copy_mechanism", "none")

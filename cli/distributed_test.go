@@ -41,7 +41,7 @@ func TestDistributedEnv(t *testing.T) {
 			task: &hclspec.Task{Name: "m", Run: "mpirun true", Target: "head", Distributed: "mpi"},
 			pool: &hclspec.Pool{Name: "dev", Nodes: 3},
 			want: map[string]string{"SKYWARD_HOSTFILE": "/opt/skyward/mpi/hostfile", "OMPI_MCA_plm_rsh_agent": "/opt/skyward/bin/skyward agent rsh",
-				"OMPI_MCA_plm_rsh_no_tree_spawn": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"},
+				"OMPI_MCA_plm_rsh_no_tree_spawn": "1", "OMPI_MCA_orte_leave_session_attached": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"},
 		},
 		"dask": {
 			task: &hclspec.Task{Name: "d", Run: "python3 x.py", Target: "head", Distributed: "dask"},
