@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -26,14 +27,32 @@ type sumKey struct {
 	mtime time.Time
 }
 
+// sumEntry is one file's sum, computed once however many ask at once.
+type sumEntry struct {
+	once sync.Once
+	sum  string
+	err  error
+}
+
 var (
 	sumMu    sync.Mutex
-	sumCache = map[sumKey]string{}
+	sumCache = map[sumKey]*sumEntry{}
 )
+
+// SumCacheDir, when set, is a directory where FileSum remembers the sums
+// of files across processes, by path and the file's identity (device,
+// inode, size, modification and change times): a controller's every
+// apply would otherwise hash its own 40 MB binary again. Any write to the
+// file changes its change time, which no one can set, so a changed file
+// is always hashed anew.
+var SumCacheDir string
+
+// sumCacheTTL is how long an unused entry of SumCacheDir is kept.
+const sumCacheTTL = 30 * 24 * time.Hour
 
 // FileSum returns the hex sha256 of the file at path. Sums are remembered
 // by path, size and modification time, so that a controller bringing up
-// many nodes hashes its binary once.
+// many nodes hashes its binary once, and in SumCacheDir when it is set.
 func FileSum(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -41,10 +60,38 @@ func FileSum(path string) (string, error) {
 	}
 	key := sumKey{path, fi.Size(), fi.ModTime()}
 	sumMu.Lock()
-	sum, ok := sumCache[key]
+	e := sumCache[key]
+	if e == nil {
+		e = &sumEntry{}
+		sumCache[key] = e
+	}
 	sumMu.Unlock()
-	if ok {
-		return sum, nil
+	e.once.Do(func() { e.sum, e.err = fileSum(path, fi) })
+	if e.err != nil {
+		// Not remembered: the next call tries again.
+		sumMu.Lock()
+		if sumCache[key] == e {
+			delete(sumCache, key)
+		}
+		sumMu.Unlock()
+	}
+	return e.sum, e.err
+}
+
+// fileSum hashes the file at path, whose stat is fi, or reads its sum
+// from SumCacheDir.
+func fileSum(path string, fi os.FileInfo) (string, error) {
+	entry := ""
+	if id, ok := fileIdentity(fi); ok && SumCacheDir != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			k := sha256.Sum256([]byte(abs + "\x00" + id))
+			entry = filepath.Join(SumCacheDir, hex.EncodeToString(k[:16]))
+			if b, err := os.ReadFile(entry); err == nil && isHexSum(string(b)) {
+				now := time.Now()
+				_ = os.Chtimes(entry, now, now)
+				return string(b), nil
+			}
+		}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -55,9 +102,49 @@ func FileSum(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
-	sum = hex.EncodeToString(h.Sum(nil))
-	sumMu.Lock()
-	sumCache[key] = sum
-	sumMu.Unlock()
+	sum := hex.EncodeToString(h.Sum(nil))
+	// Still the file that was hashed: remember the sum (best effort).
+	if after, err := f.Stat(); entry != "" && err == nil {
+		if id, ok := fileIdentity(after); ok && id == mustIdentity(fi) {
+			rememberSum(entry, sum)
+		}
+	}
 	return sum, nil
+}
+
+func mustIdentity(fi os.FileInfo) string {
+	id, _ := fileIdentity(fi)
+	return id
+}
+
+// rememberSum writes sum as the cache entry at path, atomically, and
+// removes entries unused for sumCacheTTL.
+func rememberSum(path, sum string) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(dir, ".sum-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.WriteString(sum)
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), path) != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > sumCacheTTL {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func isHexSum(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

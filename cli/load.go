@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/hclspec"
 	"github.com/skyward-sh/skyward/planner"
 	"github.com/skyward-sh/skyward/providers"
@@ -231,6 +232,13 @@ func agentBinary() (string, error) {
 				"(make install, or CGO_ENABLED=0 go install github.com/skyward-sh/skyward@latest) or set SKYWARD_AGENT_BINARY to a static build", path)
 		}
 	}
+	if agent.SumCacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			agent.SumCacheDir = filepath.Join(d, "skyward", "sums")
+		}
+	}
+	// Every node needs the binary's sum; have it ready by then.
+	go agent.FileSum(path)
 	return path, nil
 }
 

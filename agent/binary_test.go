@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func forgetSums() {
+	sumMu.Lock()
+	clear(sumCache)
+	sumMu.Unlock()
+}
+
+func TestFileSumCache(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sums are kept across processes on Linux only")
+	}
+	dir := t.TempDir()
+	old := SumCacheDir
+	SumCacheDir = filepath.Join(dir, "sums")
+	t.Cleanup(func() { SumCacheDir = old; forgetSums() })
+
+	bin := filepath.Join(dir, "skyward")
+	write := func(content string) string {
+		if err := os.WriteFile(bin, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256([]byte(content))
+		return hex.EncodeToString(s[:])
+	}
+	want := write("first build")
+
+	// Many nodes asking at once get one sum.
+	var wg sync.WaitGroup
+	sums := make([]string, 8)
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sums[i], _ = FileSum(bin)
+		}()
+	}
+	wg.Wait()
+	for i, got := range sums {
+		if got != want {
+			t.Fatalf("call %d: sum %q, want %q", i, got, want)
+		}
+	}
+	entries, err := os.ReadDir(SumCacheDir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("cache entries: %v, %v; want one", entries, err)
+	}
+	entry := filepath.Join(SumCacheDir, entries[0].Name())
+
+	// A new process reads the sum from the cache instead of hashing: an
+	// entry that says otherwise is believed while the file is unchanged.
+	forged := hex.EncodeToString(make([]byte, sha256.Size))
+	if err := os.WriteFile(entry, []byte(forged), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	forgetSums()
+	if got, err := FileSum(bin); err != nil || got != forged {
+		t.Fatalf("unchanged file: sum %q, %v; want the cached %q", got, err, forged)
+	}
+
+	// Any write makes it a different file: hashed again.
+	want = write("second build")
+	forgetSums()
+	if got, err := FileSum(bin); err != nil || got != want {
+		t.Fatalf("rewritten file: sum %q, %v; want %q", got, err, want)
+	}
+
+	// A damaged entry is ignored.
+	for _, e := range mustReadDir(t, SumCacheDir) {
+		os.WriteFile(filepath.Join(SumCacheDir, e.Name()), []byte("garbage"), 0o600)
+	}
+	forgetSums()
+	if got, err := FileSum(bin); err != nil || got != want {
+		t.Fatalf("damaged entry: sum %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestFileSumMissing(t *testing.T) {
+	if _, err := FileSum(filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Fatal("sum of a missing file: no error")
+	}
+}
+
+func mustReadDir(t *testing.T, dir string) []os.DirEntry {
+	t.Helper()
+	e, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
