@@ -23,6 +23,9 @@ func FuzzWire(f *testing.F) {
 		`{"type":"exit","exit_code":0,"result":"1\n"}`, "2")
 	f.Add(`{"addr":"127.0.0.1"}`, "2")
 	f.Add(`{"node":-1}`, "-1")
+	// Joins of nodes not announced are refused at once.
+	defer func(d time.Duration) { joinHold = d }(joinHold)
+	joinHold = 0
 	f.Fuzz(func(t *testing.T, body, node string) {
 		d := &Daemon{
 			cfg:  Config{Pool: "dev", Token: "tok", HeadAddr: "10.0.0.1"},

@@ -27,8 +27,11 @@ import (
 var (
 	// A worker retries a refused or failed join with a backoff from
 	// joinRetryMin to joinRetryMax, until the head accepts.
-	joinRetryMin  = 50 * time.Millisecond
-	joinRetryMax  = 250 * time.Millisecond
+	joinRetryMin = 20 * time.Millisecond
+	joinRetryMax = 100 * time.Millisecond
+	// joinHold is how long the head holds a join from a node it does
+	// not know yet, waiting for the controller's announcement of it.
+	joinHold      = 2 * time.Second
 	joinHeartbeat = 2 * time.Second // once accepted
 )
 
@@ -137,10 +140,13 @@ type Daemon struct {
 	// the controller announced (PUT /v1/members/{node}): the only joins
 	// the head accepts.
 	expected map[int]string
-	refused  map[string]bool
-	ran      bool
-	execs    map[string]bool // ids of the running executions
-	closing  bool            // Run is stopping: no execution starts
+	// announced, when not nil, is closed (and dropped) when an
+	// announcement arrives: joins that wait for theirs wait on it.
+	announced chan struct{}
+	refused   map[string]bool
+	ran       bool
+	execs     map[string]bool // ids of the running executions
+	closing   bool            // Run is stopping: no execution starts
 	// execWG counts the running executions; see beginExec.
 	execWG sync.WaitGroup
 
@@ -178,6 +184,7 @@ func NewDaemon(cfg Config, logf func(format string, args ...any)) (*Daemon, erro
 		return nil, errors.New("config: no head address")
 	}
 	d := &Daemon{cfg: cfg, logf: logf, started: time.Now(), root: Root, refused: map[string]bool{}, execs: map[string]bool{},
+		announced:   make(chan struct{}),
 		storeWanted: make(chan struct{})}
 	if d.control, err = net.Listen("tcp", cfg.ControlAddr); err != nil {
 		return nil, fmt.Errorf("control API: %w", err)
@@ -392,6 +399,29 @@ func (d *Daemon) serveJoin(w http.ResponseWriter, r *http.Request) {
 	from, _, _ := net.SplitHostPort(r.RemoteAddr)
 	d.mu.Lock()
 	want, known := d.expected[req.Node]
+	// A worker's agent often starts before the controller has announced
+	// it: the join waits a moment for the announcement rather than being
+	// refused and retried later.
+	if !known {
+		hold := time.NewTimer(joinHold)
+		defer hold.Stop()
+		for waiting := true; !known && waiting; {
+			if d.announced == nil {
+				d.announced = make(chan struct{})
+			}
+			announced := d.announced
+			d.mu.Unlock()
+			select {
+			case <-announced:
+			case <-hold.C:
+				waiting = false
+			case <-r.Context().Done():
+				waiting = false
+			}
+			d.mu.Lock()
+			want, known = d.expected[req.Node]
+		}
+	}
 	var refusal string
 	switch {
 	case !known:
@@ -505,6 +535,10 @@ func (d *Daemon) serveExpect(w http.ResponseWriter, r *http.Request) {
 	}
 	changed := d.expected[node] != req.Addr
 	d.expected[node] = req.Addr
+	if d.announced != nil {
+		close(d.announced) // wakes the joins waiting for an announcement
+		d.announced = nil
+	}
 	err = d.saveExpectedLocked()
 	if err == nil && req.NumNodes > node {
 		err = d.resizeLocked(req.NumNodes)

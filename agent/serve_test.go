@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -435,5 +436,59 @@ func TestExpectedSurvivesRestart(t *testing.T) {
 	}
 	if code := join(3); code != http.StatusForbidden {
 		t.Errorf("unannounced node after a restart: %d", code)
+	}
+}
+
+// TestJoinWaitsForAnnouncement checks that a join arriving before the
+// controller's announcement of its node is held and admitted once the
+// announcement comes, and that one never announced is refused after
+// joinHold.
+func TestJoinWaitsForAnnouncement(t *testing.T) {
+	defer func(d time.Duration) { joinHold = d }(joinHold)
+	joinHold = 300 * time.Millisecond
+	d := &Daemon{
+		cfg:  Config{Pool: "dev", Token: "tok", HeadAddr: "10.0.0.1"},
+		logf: func(string, ...any) {}, started: time.Now(),
+		members:  map[int]Member{0: {Node: 0, Addr: "10.0.0.1"}},
+		expected: map[int]string{},
+		refused:  map[string]bool{}, execs: map[string]bool{},
+	}
+	call := func(h http.HandlerFunc, method, target, node, body string) int {
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.RemoteAddr = "10.0.0.2:4242"
+		req.Header.Set("Authorization", "Bearer tok")
+		req.SetPathValue("node", node)
+		rec := httptest.NewRecorder()
+		h(rec, req)
+		return rec.Code
+	}
+	joined := make(chan int, 1)
+	go func() { joined <- call(d.serveJoin, http.MethodPost, "/v1/join", "", `{"node":1}`) }()
+	time.Sleep(50 * time.Millisecond)
+	// An announcement of another node does not admit node 1.
+	if code := call(d.serveExpect, http.MethodPut, "/v1/members/2", "2", `{"addr":"10.0.0.3"}`); code != http.StatusOK {
+		t.Fatalf("announce node 2: %d", code)
+	}
+	select {
+	case code := <-joined:
+		t.Fatalf("join of node 1 answered %d before node 1 was announced", code)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if code := call(d.serveExpect, http.MethodPut, "/v1/members/1", "1", `{"addr":"10.0.0.2"}`); code != http.StatusOK {
+		t.Fatalf("announce node 1: %d", code)
+	}
+	if code := <-joined; code != http.StatusOK {
+		t.Fatalf("held join: %d, want 200", code)
+	}
+	if _, ok := d.members[1]; !ok {
+		t.Fatalf("node 1 is not a member after its join: %v", d.members)
+	}
+
+	start := time.Now()
+	if code := call(d.serveJoin, http.MethodPost, "/v1/join", "", `{"node":3}`); code != http.StatusForbidden {
+		t.Fatalf("join of a node never announced: %d, want 403", code)
+	}
+	if waited := time.Since(start); waited < joinHold {
+		t.Errorf("a join of a node never announced was refused after %s, before joinHold (%s)", waited, joinHold)
 	}
 }
