@@ -3,8 +3,10 @@ package cluster
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,5 +79,34 @@ func TestUploadAgentScript(t *testing.T) {
 		if !strings.Contains(s, `"$got" != abc`) {
 			t.Errorf("the upload does not check the sum of what it wrote: %s", s)
 		}
+	}
+}
+
+// TestArchCheckScript runs the check that InstallAgent puts before the
+// upload on this machine: it passes for this machine's `uname -m` and
+// fails, naming it, for another.
+func TestArchCheckScript(t *testing.T) {
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Skipf("uname: %v", err)
+	}
+	here := strings.TrimSpace(string(out))
+	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[here]
+	if other == "" {
+		t.Skipf("machine %s is not one skyward builds for", here)
+	}
+	if out, err := exec.Command("sh", "-c", archCheckScript(here)+"echo ok").CombinedOutput(); err != nil || string(out) != "ok\n" {
+		t.Errorf("on its own machine: %q, %v", out, err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("sh", "-c", archCheckScript(other)+"echo ok")
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != archMismatchExit || len(out) != 0 {
+		t.Fatalf("on another machine: %q, %v; want exit %d before anything else", out, err, archMismatchExit)
+	}
+	if got := lastLine(stderr.String()); got != here {
+		t.Errorf("the check reported the machine %q, want %q", got, here)
 	}
 }

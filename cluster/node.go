@@ -90,32 +90,110 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	if err := checkArch(localPath, strings.TrimSpace(lines[len(lines)-1])); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
+	gz := slices.Contains(lines[1:], "gzip") && !c.ep.onLoopback()
+	if err := uploadAgent(ctx, c, localPath, sum, gz, ""); err != nil {
+		return false, fmt.Errorf("%s: agent: %w", name, err)
+	}
+	return true, nil
+}
+
+// InstallAgent is EnsureAgent for a node the provider has just created,
+// where no binary can be current yet: a node on this machine gets it at
+// once, with the architecture checked by the same command, sparing the
+// round trip that asks the node first. A node elsewhere is asked first
+// (whether it can gunzip), as by EnsureAgent.
+func InstallAgent(ctx context.Context, c *Client, localPath string) error {
+	if !c.ep.onLoopback() {
+		_, err := EnsureAgent(ctx, c, localPath)
+		return err
+	}
+	name := c.ep.name()
+	sum, err := agent.FileSum(localPath)
+	if err != nil {
+		return fmt.Errorf("%s: agent: %w", name, err)
+	}
+	want, err := binaryMachine(localPath)
+	if err != nil {
+		return fmt.Errorf("%s: agent: %w", name, err)
+	}
+	if err := uploadAgent(ctx, c, localPath, sum, false, want); err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) && ee.Code == archMismatchExit {
+			return fmt.Errorf("%s: agent: %w", name, checkArch(localPath, lastLine(ee.Stderr)))
+		}
+		return fmt.Errorf("%s: agent: %w", name, err)
+	}
+	return nil
+}
+
+// archMismatchExit is the exit code of the upload command on a node whose
+// machine the binary is not built for; its last line of stderr is then
+// `uname -m`.
+const archMismatchExit = 95
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.TrimSpace(s[strings.LastIndexByte(s, '\n')+1:])
+}
+
+// uploadAgent streams the binary at localPath, whose sha256 is sum, to
+// the node and installs it there (gzipped with gz). With machine set, the
+// command first checks that the node's `uname -m` is machine.
+func uploadAgent(ctx context.Context, c *Client, localPath, sum string, gz bool, machine string) error {
 	// A node across a network, with gzip, gets the binary compressed: a
 	// third of its size, which is what a cloud node's upload costs. It is
 	// compressed once per binary, however many nodes take it. A node on
 	// this machine (a container's published port) gets it as it is:
 	// there, compressing costs more than it saves.
 	var body io.Reader
-	gz := slices.Contains(lines[1:], "gzip") && !c.ep.onLoopback()
 	if gz {
 		data, err := gzipped(localPath, sum)
 		if err != nil {
-			return false, fmt.Errorf("%s: agent: %w", name, err)
+			return err
 		}
 		body = bytes.NewReader(data)
 	} else {
 		f, err := os.Open(localPath)
 		if err != nil {
-			return false, fmt.Errorf("%s: agent: %w", name, err)
+			return err
 		}
 		defer f.Close()
 		body = f
 	}
-	// The sum goes last: an upload cut short leaves no sum that matches.
-	if _, err := c.OutputIn(ctx, c.Sudo(uploadAgentScript(sum, gz)), body); err != nil {
-		return false, fmt.Errorf("%s: agent: upload: %w", name, err)
+	script := uploadAgentScript(sum, gz)
+	if machine != "" {
+		script = archCheckScript(machine) + script
 	}
-	return true, nil
+	// The sum goes last: an upload cut short leaves no sum that matches.
+	if _, err := c.OutputIn(ctx, c.Sudo(script), body); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return nil
+}
+
+// archCheckScript exits with archMismatchExit, naming the machine on
+// stderr, unless `uname -m` is machine (or its other name).
+func archCheckScript(machine string) string {
+	names := machine
+	if machine == "aarch64" {
+		names = "aarch64|arm64"
+	}
+	return fmt.Sprintf(`m=$(uname -m); case "$m" in %s) ;; *) echo "$m" >&2; exit %d;; esac; `, names, archMismatchExit)
+}
+
+// binaryMachine is the `uname -m` of the machines that run the ELF binary
+// at path.
+func binaryMachine(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	m, ok := map[elf.Machine]string{elf.EM_X86_64: "x86_64", elf.EM_AARCH64: "aarch64"}[f.Machine]
+	if !ok {
+		return "", fmt.Errorf("%s: built for %s, which skyward nodes do not run", path, f.Machine)
+	}
+	return m, nil
 }
 
 // onLoopback reports whether the endpoint is a port on this machine,

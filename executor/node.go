@@ -30,9 +30,11 @@ const joinTimeout = 2 * time.Minute
 // Every step is idempotent, so when the SSH connection drops the node is
 // reconnected (with a backoff, up to reconnects times) and brought up
 // again from the start.
-func (w *walk) bringUp(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) error {
+func (w *walk) bringUp(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, opt bringUpOpts) error {
 	for attempt := 0; ; attempt++ {
-		lost, err := w.bringUpOnce(ctx, p, c, rec, bake)
+		lost, err := w.bringUpOnce(ctx, p, c, rec, opt)
+		// What a lost attempt left on the node is not known.
+		opt.fresh = false
 		if err == nil || !lost || attempt == reconnects || ctx.Err() != nil {
 			return err
 		}
@@ -45,6 +47,19 @@ func (w *walk) bringUp(ctx context.Context, p providers.Provider, c *planner.Cha
 		case <-time.After(delay):
 		}
 	}
+}
+
+// bringUpOpts are the facts about a node that spare bringUp some steps.
+type bringUpOpts struct {
+	// bake: node 0 may be snapshotted for its recipe after the bootstrap.
+	bake bool
+	// fresh: the provider has just created the node, so no agent runs on
+	// it, and a provider that InstallsAgent has put the current binary
+	// there.
+	fresh bool
+	// prebaked: the node started from a prebaked image, which may hold a
+	// binary already.
+	prebaked bool
 }
 
 // reconnects bounds how often a node whose SSH connection dropped is
@@ -60,13 +75,13 @@ func (e *Executor) reconnectDelay() time.Duration {
 
 // bringUpOnce is one attempt of bringUp; lost reports whether it failed
 // because the SSH connection ended.
-func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) (lost bool, err error) {
+func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, opt bringUpOpts) (lost bool, err error) {
 	cl, err := w.connect(ctx, c, rec)
 	if err != nil {
 		return false, err
 	}
 	defer cl.Close()
-	err = w.bringUpOn(ctx, cl, p, c, rec, bake)
+	err = w.bringUpOn(ctx, cl, p, c, rec, opt)
 	// The connection's end is noticed a moment after the call that failed
 	// on it.
 	for i := 0; err != nil && i < 10; i++ {
@@ -79,11 +94,20 @@ func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner
 }
 
 // bringUpOn runs bringUp's steps after connecting, over cl.
-func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Provider, c *planner.Change, rec *state.Resource, bake bool) error {
+func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Provider, c *planner.Change, rec *state.Resource, opt bringUpOpts) error {
 	var err error
 	w.phase(c, "bootstrapping")
 	newBinary := false
-	if w.e.AgentBinary != "" {
+	switch {
+	case w.e.AgentBinary == "":
+	case opt.fresh && p.Capabilities().InstallsAgent:
+		// The provider put the binary there with its sum.
+	case opt.fresh && !opt.prebaked:
+		if err = cluster.InstallAgent(ctx, cl, w.e.AgentBinary); err != nil {
+			return err
+		}
+		newBinary = true
+	default:
 		if newBinary, err = cluster.EnsureAgent(ctx, cl, w.e.AgentBinary); err != nil {
 			return err
 		}
@@ -99,7 +123,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	if err != nil {
 		return err
 	}
-	if bake && *c.Index == 0 {
+	if opt.bake && *c.Index == 0 {
 		w.bake(ctx, p, c, rec)
 	}
 
@@ -174,7 +198,8 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		// no replicas: the default, one member on the head.
 		Replicas: max(int(num(c.After, "replicas")), 1),
 	}
-	if err := cluster.StartAgent(ctx, cl, cfg, newBinary); err != nil {
+	// A fresh node has no agent to compare with: it is started at once.
+	if err := cluster.StartAgent(ctx, cl, cfg, newBinary || opt.fresh); err != nil {
 		return err
 	}
 	if *c.Index == 0 {

@@ -263,7 +263,7 @@ func (w *walk) createNode(ctx context.Context, p providers.Provider, c *planner.
 	}
 	err = w.waitNode(ctx, p, c, obj, rec)
 	if err == nil {
-		err = w.bringUp(ctx, p, c, rec, baked == "")
+		err = w.bringUp(ctx, p, c, rec, bringUpOpts{bake: baked == "", fresh: true, prebaked: baked != ""})
 	}
 	if err != nil {
 		rec.Status = state.StatusTainted
@@ -427,7 +427,7 @@ func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.
 	if err := w.waitNode(ctx, p, c, nobj, cur); err != nil {
 		return cur.ID, err
 	}
-	if err := w.bringUp(ctx, p, c, cur, false); err != nil {
+	if err := w.bringUp(ctx, p, c, cur, bringUpOpts{}); err != nil {
 		return cur.ID, err
 	}
 	cur.Status = state.StatusReady

@@ -178,6 +178,11 @@ type Capabilities struct {
 	// controller runs its commands under `skyward agent session`, which
 	// does the same.
 	KillsSessions bool
+	// InstallsAgent: a node the provider creates already holds
+	// NodeSpec.AgentBinary at /opt/skyward/bin/skyward, with its sha256
+	// beside it, so the controller does not check or upload it before the
+	// node's first bring-up.
+	InstallsAgent bool
 	// CreateTimeout bounds the wait, after Create, for a node to run and
 	// have an SSH endpoint; 0 means DefaultCreateTimeout.
 	CreateTimeout time.Duration

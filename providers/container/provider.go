@@ -324,7 +324,7 @@ func (p *Provider) Type() string { return Type }
 func (p *Provider) Capabilities() providers.Capabilities {
 	c := providers.Capabilities{PrivateNetwork: true, CreateTimeout: createTimeout}
 	if p.mode == ModeAgent {
-		c.HostKey, c.KillsSessions = providers.HostKeyInstalled, true
+		c.HostKey, c.KillsSessions, c.InstallsAgent = providers.HostKeyInstalled, true, true
 	} else {
 		c.HostKey = providers.HostKeyFirstContact
 	}
