@@ -173,7 +173,11 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 	host.Ulimits = p.ulimits
 	var seedSum string
 	if p.mountsAgent() {
-		seed, sum, err := agentSeed(spec.AgentBinary)
+		dir, err := seedDir()
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		seed, sum, err := agentSeed(spec.AgentBinary, p.mountedSeeds(dir))
 		if err != nil {
 			return providers.Object{}, fmt.Errorf("create: %w", err)
 		}

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
 	"github.com/skyward-sh/skyward/agent"
+	"github.com/skyward-sh/skyward/providers"
 )
 
 // SeedPath is where a node in agent mode finds its agent binary when the
@@ -50,8 +55,10 @@ func seedDir() (string, error) {
 
 // agentSeed returns the path of a copy of the binary at bin, named by its
 // sha256, that nothing rewrites while nodes mount it: a new build of
-// skyward gets a new seed. Seeds not used for seedTTL are removed.
-func agentSeed(bin string) (path, sum string, err error) {
+// skyward gets a new seed. Seeds not used for seedTTL are removed, unless
+// inUse (nil: none) says a container still mounts them: a stopped node
+// whose seed is gone could not start again.
+func agentSeed(bin string, inUse func() (map[string]bool, error)) (path, sum string, err error) {
 	sum, err = agent.FileSum(bin)
 	if err != nil {
 		return "", "", fmt.Errorf("agent binary: %w", err)
@@ -83,7 +90,7 @@ func agentSeed(bin string) (path, sum string, err error) {
 		os.Remove(path)
 		return "", "", fmt.Errorf("agent seed: %s changed while being copied", bin)
 	}
-	pruneSeeds(dir, sum, now)
+	pruneSeeds(dir, sum, now, inUse)
 	return path, sum, nil
 }
 
@@ -115,19 +122,60 @@ func copyFile(src, dst string) error {
 }
 
 // pruneSeeds removes the seeds of dir other than keep that were last used
-// longer than seedTTL before now.
-func pruneSeeds(dir, keep string, now time.Time) {
+// longer than seedTTL before now and that no container mounts (inUse, by
+// sum). When inUse fails, nothing is removed.
+func pruneSeeds(dir, keep string, now time.Time, inUse func() (map[string]bool, error)) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
+	var stale []string
 	for _, e := range entries {
 		if !e.IsDir() || e.Name() == keep {
 			continue
 		}
 		fi, err := e.Info()
 		if err == nil && now.Sub(fi.ModTime()) > seedTTL {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+			stale = append(stale, e.Name())
 		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	mounted := map[string]bool{}
+	if inUse != nil {
+		if mounted, err = inUse(); err != nil {
+			return
+		}
+	}
+	for _, name := range stale {
+		if !mounted[name] {
+			os.RemoveAll(filepath.Join(dir, name))
+		}
+	}
+}
+
+// mountedSeeds lists the sums of the seeds in dir that the engine's
+// containers of any skyward state, running or not, mount.
+func (p *Provider) mountedSeeds(dir string) func() (map[string]bool, error) {
+	return func() (map[string]bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		cs, err := p.api.ContainerList(ctx, container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", providers.LabelLineage))})
+		if err != nil {
+			return nil, err
+		}
+		sums := map[string]bool{}
+		for _, c := range cs {
+			for _, m := range c.Mounts {
+				// dir/SUM/skyward
+				rel, err := filepath.Rel(dir, m.Source)
+				if parts := strings.Split(filepath.ToSlash(rel), "/"); err == nil && len(parts) == 2 && parts[0] != ".." && parts[1] == "skyward" {
+					sums[parts[0]] = true
+				}
+			}
+		}
+		return sums, nil
 	}
 }

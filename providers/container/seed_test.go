@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func TestAgentSeed(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("build one"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	first, sum, err := agentSeed(bin)
+	first, sum, err := agentSeed(bin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestAgentSeed(t *testing.T) {
 	if fi, err := os.Stat(first); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("seed mode: %v %v", fi.Mode(), err)
 	}
-	again, _, err := agentSeed(bin)
+	again, _, err := agentSeed(bin, nil)
 	if err != nil || again != first {
 		t.Errorf("second seed %s (%v), want the first, %s", again, err, first)
 	}
@@ -58,7 +59,7 @@ func TestAgentSeed(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("build two"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	second, sum2, err := agentSeed(bin)
+	second, sum2, err := agentSeed(bin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +72,37 @@ func TestAgentSeed(t *testing.T) {
 	if _, err := os.Stat(first); !os.IsNotExist(err) {
 		t.Errorf("unused old seed still there: %v", err)
 	}
+	// A stale seed that a (stopped) container still mounts stays; one
+	// that cannot be checked stays too.
+	mounted := filepath.Join(dir, strings.Repeat("1", 64))
+	unknown := filepath.Join(dir, strings.Repeat("2", 64))
+	for _, d := range []string{mounted, unknown} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruneSeeds(dir, sum2, time.Now(), func() (map[string]bool, error) { return nil, errors.New("engine down") })
+	for _, d := range []string{mounted, unknown} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("a seed was removed although the containers could not be listed: %v", err)
+		}
+	}
+	pruneSeeds(dir, sum2, time.Now(), func() (map[string]bool, error) { return map[string]bool{filepath.Base(mounted): true}, nil })
+	if _, err := os.Stat(mounted); err != nil {
+		t.Errorf("a seed a container mounts was removed: %v", err)
+	}
+	if _, err := os.Stat(unknown); !os.IsNotExist(err) {
+		t.Errorf("a stale seed no container mounts is still there: %v", err)
+	}
+
 	// The old seed is made again when a node needs it.
 	if err := os.WriteFile(bin, []byte("build one"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if p, _, err := agentSeed(bin); err != nil || p != first {
+	if p, _, err := agentSeed(bin, nil); err != nil || p != first {
 		t.Errorf("seed of build one at %s (%v), want %s", p, err, first)
 	}
 }
@@ -142,5 +169,10 @@ func TestAgentUpgradeOverSeed(t *testing.T) {
 	}
 	if host, _ := agent.FileSum(filepath.Join(seeds, seedSum, "skyward")); host != seedSum {
 		t.Errorf("the seed on this machine changed: sha256 %s", host)
+	}
+	// The engine says which seed the node mounts, so pruning spares it.
+	mounted, err := e.p.mountedSeeds(seeds)()
+	if err != nil || !mounted[seedSum] {
+		t.Errorf("mounted seeds %v (%v), want %s among them", mounted, err, seedSum)
 	}
 }
