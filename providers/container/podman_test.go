@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -354,13 +355,14 @@ func stopService(t *testing.T, endpoint string) {
 // down.
 func TestPodmanNotInstalled(t *testing.T) {
 	tests := map[string]struct {
-		host   string
-		noPath bool
-		want   []string
+		host     string
+		noPath   bool
+		fakePath bool // a podman on PATH that does nothing
+		want     []string
 	}{
 		"no socket, no binary": {noPath: true, host: "unix://" + t.TempDir() + "/podman.sock",
 			want: []string{`binary "podman" is not installed (not found on PATH) and no Podman service answers at unix://`, "apt-get install podman"}},
-		"tcp service down": {host: "tcp://127.0.0.1:1",
+		"tcp service down": {host: "tcp://127.0.0.1:1", fakePath: true,
 			want: []string{"cannot reach the Podman service at tcp://127.0.0.1:1: ", "connection refused", "podman system service --time=0 tcp://127.0.0.1:1"}},
 	}
 	for name, tc := range tests {
@@ -368,6 +370,13 @@ func TestPodmanNotInstalled(t *testing.T) {
 			t.Setenv("CONTAINER_HOST", tc.host)
 			if tc.noPath {
 				t.Setenv("PATH", t.TempDir())
+			}
+			if tc.fakePath {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "podman"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("PATH", dir)
 			}
 			p, err := New(Config{Binary: RuntimePodman})
 			if err != nil {
