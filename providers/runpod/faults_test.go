@@ -3,7 +3,9 @@ package runpod
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,5 +371,62 @@ func TestValidateOneLinePerProblem(t *testing.T) {
 	want := `dev-0, dev-1, dev-2: accelerator "A6000" is not a RunPod GPU type; did you mean "NVIDIA RTX A6000"?`
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
+	}
+}
+
+// TestWaitBatches: pods booting at once are polled together, one GET
+// /pods a poll for all of them, never one GET a pod.
+func TestWaitBatches(t *testing.T) {
+	s := emulator(t)
+	ctx := ctxT(t)
+	lin := providertest.Lineage(t)
+	p := newProvider(t, s, nil)
+	const hidden = 3
+	s.SlowBoot(hidden)
+	var objs []providers.Object
+	for i := range 3 {
+		o, err := p.Create(ctx, nodeRes(t, lin, i, providers.NodeSpec{VCPUs: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Delete(ctx, o)
+		objs = append(objs, o)
+	}
+	start := len(s.Requests())
+	var wg sync.WaitGroup
+	errs := make([]error, len(objs))
+	for i, o := range objs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got providers.Object
+			got, errs[i] = p.Wait(ctx, o)
+			if errs[i] == nil && !got.Running {
+				errs[i] = fmt.Errorf("%s does not run after Wait", o.ID)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	lists, others := 0, []string{}
+	for _, r := range s.Requests()[start:] {
+		if r == "GET /v1/pods" {
+			lists++
+		} else {
+			others = append(others, r)
+		}
+	}
+	if len(others) > 0 {
+		t.Errorf("the waits made other requests than GET /v1/pods: %v", others)
+	}
+	// Every pod needs hidden+1 reads once booted, and each list reads
+	// every pod: polled one by one, the three would take at least
+	// 3*(hidden+1) lists.
+	if lists < hidden+1 || lists >= 3*(hidden+1) {
+		t.Errorf("the waits listed the pods %d times; want from %d to %d, all three polled together", lists, hidden+1, 3*(hidden+1)-1)
 	}
 }

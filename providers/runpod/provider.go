@@ -150,6 +150,8 @@ type Provider struct {
 	// which every node of the pool asks for at once.
 	clusterMu sync.Mutex
 	clusterL  map[string]*sync.Mutex
+
+	waiter *batchWaiter
 }
 
 var (
@@ -196,14 +198,16 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Image == "" {
 		cfg.Image = DefaultImage
 	}
-	return &Provider{
+	p := &Provider{
 		api: &apiClient{restURL: strings.TrimRight(cfg.Endpoint, "/"), graphqlURL: cfg.GraphQL, key: cfg.APIKey,
 			http: &http.Client{Timeout: 60 * time.Second}, attempts: 6, backoff: 500 * time.Millisecond, maxBackoff: 8 * time.Second},
 		cloudType: cfg.CloudType,
 		image:     cfg.Image,
 		dcs:       cfg.DataCenters,
 		clusterL:  map[string]*sync.Mutex{},
-	}, nil
+	}
+	p.waiter = newBatchWaiter(p)
+	return p, nil
 }
 
 // SetBackoff changes the first wait between retries of a request and its
@@ -340,42 +344,6 @@ func (p *Provider) Delete(ctx context.Context, o providers.Object) error {
 		return err
 	}
 	return fmt.Errorf("delete: unknown object kind %q", o.Kind)
-}
-
-// Wait implements providers.Waiter: it polls the pod until RunPod reports
-// it RUNNING with a public IP and port 22 mapped. A pod that exits first
-// has failed: RunPod's API serves no container logs, so the error carries
-// RunPod's last status change and points to the console's logs.
-func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
-	delay := 250 * time.Millisecond
-	exited := 0
-	for {
-		var pod apiPod
-		if err := p.api.rest(ctx, http.MethodGet, "/pods/"+url.PathEscape(o.ID), nil, &pod); err != nil {
-			return providers.Object{}, err
-		}
-		got := nodeObject(pod, o.Address, o.Lineage, o.Private["cluster"])
-		if got.Running {
-			return got, nil
-		}
-		exited = map[bool]int{true: exited + 1}[pod.DesiredStatus == "EXITED" || pod.DesiredStatus == "TERMINATED"]
-		// Seen twice, so that a pod just started again is not taken for
-		// one that exited.
-		if exited >= 2 {
-			why := pod.LastStatusChange
-			if why == "" {
-				why = "no reason given"
-			}
-			return providers.Object{}, fmt.Errorf("pod %s exited while booting (%s: %s); RunPod's API serves no pod logs: read them in the console under Pods, %s, Logs",
-				o.ID, pod.DesiredStatus, why, pod.Name)
-		}
-		select {
-		case <-ctx.Done():
-			return providers.Object{}, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 3*time.Second)
-	}
 }
 
 // List implements providers.Provider with one GET /templates, one GET
