@@ -15,12 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/providers/internal/batch"
 )
 
 // Type is the provider type as written in HCL.
@@ -205,7 +207,7 @@ type Provider struct {
 	ec2      *ec2API
 	ssm      *ssmAPI
 	cacheDir string
-	waiter   *batchWaiter
+	waiter   *batch.Waiter[types.Instance]
 
 	mu      sync.Mutex
 	amiID   string // resolved once

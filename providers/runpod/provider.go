@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/providers/internal/batch"
 )
 
 // Type is the provider type as written in HCL.
@@ -151,7 +152,7 @@ type Provider struct {
 	clusterMu sync.Mutex
 	clusterL  map[string]*sync.Mutex
 
-	waiter *batchWaiter
+	waiter *batch.Waiter[apiPod]
 }
 
 var (

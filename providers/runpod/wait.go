@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/skyward-sh/skyward/providers"
+	"github.com/skyward-sh/skyward/providers/internal/batch"
 )
 
 // Poll intervals of the waiter: a first look soon after the create, then
@@ -22,55 +22,45 @@ var (
 // the list could hide it.
 var visibleAfter = 30 * time.Second
 
-// batchWaiter waits for every booting pod with one GET /pods a poll, so
-// that a pool of N pods costs one request a poll, not N, against RunPod's
-// rate limits.
-type batchWaiter struct {
-	p       *Provider
-	mu      sync.Mutex
-	waiting map[string]*podWait // pod id -> its waiters
-	running bool
-}
-
-type podWait struct {
-	chans []chan podResult
-	since time.Time
-	seen  bool // an earlier poll listed the pod: missing now, it is gone
-}
-
-// podResult is what a poll saw of one pod.
-type podResult struct {
-	pod   apiPod
-	found bool
-	err   error
-}
-
-func newBatchWaiter(p *Provider) *batchWaiter {
-	return &batchWaiter{p: p, waiting: map[string]*podWait{}}
+// newBatchWaiter waits for every booting pod with one GET /pods a poll,
+// so that a pool of N pods costs one request a poll, not N, against
+// RunPod's rate limits. Every poll that lists a pod settles its waiters
+// (Wait decides whether it runs); a pod not listed settles once
+// visibleAfter has passed.
+func newBatchWaiter(p *Provider) *batch.Waiter[apiPod] {
+	return &batch.Waiter[apiPod]{
+		Poll: func([]string) (map[string]apiPod, error) { return listPods(p) },
+		Settled: func(_ apiPod, found bool, waited time.Duration) bool {
+			return found || waited > visibleAfter
+		},
+		First: firstPoll, Max: maxPoll,
+	}
 }
 
 // Wait implements providers.Waiter: it returns the node once its pod runs
 // with a public SSH endpoint. A pod seen exited twice in a row (so that
-// one just started again is not taken for one that exited) fails it.
+// one just started again is not taken for one that exited) fails it, and
+// so does one that a poll no longer lists.
 func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
-	exited, seen := 0, false
+	exited, since := 0, time.Now()
 	for {
-		ch := p.waiter.add(o.ID, seen)
-		var r podResult
+		ch := p.waiter.Add(o.ID, since)
+		var r batch.Result[apiPod]
 		select {
 		case <-ctx.Done():
-			p.waiter.remove(o.ID, ch)
+			p.waiter.Remove(o.ID, ch)
 			return providers.Object{}, ctx.Err()
 		case r = <-ch:
 		}
 		switch {
-		case r.err != nil:
-			return providers.Object{}, r.err
-		case !r.found:
+		case r.Err != nil:
+			return providers.Object{}, r.Err
+		case !r.Found:
 			return providers.Object{}, fmt.Errorf("pod %s is gone: %w", o.ID, providers.ErrNotFound)
 		}
-		pod := r.pod
-		seen = true
+		// Listed once: missing from a later poll, it is gone.
+		since = time.Time{}
+		pod := r.Value
 		if got := nodeObject(pod, o.Address, o.Lineage, o.Private["cluster"]); got.Running {
 			return got, nil
 		}
@@ -90,81 +80,12 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 	}
 }
 
-// add registers a waiter for the next poll's view of pod id; seen says
-// that an earlier poll listed it.
-func (w *batchWaiter) add(id string, seen bool) chan podResult {
-	ch := make(chan podResult, 1)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e := w.waiting[id]
-	if e == nil {
-		e = &podWait{since: time.Now()}
-		w.waiting[id] = e
-	}
-	e.seen = e.seen || seen
-	e.chans = append(e.chans, ch)
-	if !w.running {
-		w.running = true
-		go w.loop()
-	}
-	return ch
-}
-
-func (w *batchWaiter) remove(id string, ch chan podResult) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e := w.waiting[id]
-	if e == nil {
-		return
-	}
-	for i, c := range e.chans {
-		if c == ch {
-			e.chans = append(e.chans[:i], e.chans[i+1:]...)
-			break
-		}
-	}
-	if len(e.chans) == 0 {
-		delete(w.waiting, id)
-	}
-}
-
-// loop polls while anyone waits. Every waiter gets each poll's view of
-// its pod (Wait decides whether it runs), except a pod the list has never
-// shown, which is reported missing only once visibleAfter has passed.
-func (w *batchWaiter) loop() {
-	delay := firstPoll
-	for {
-		time.Sleep(delay)
-		w.mu.Lock()
-		if len(w.waiting) == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
-		}
-		w.mu.Unlock()
-		pods, err := w.list()
-		w.mu.Lock()
-		for id, e := range w.waiting {
-			pod, ok := pods[id]
-			if err == nil && !ok && !e.seen && time.Since(e.since) <= visibleAfter {
-				continue
-			}
-			for _, ch := range e.chans {
-				ch <- podResult{pod: pod, found: ok, err: err}
-			}
-			delete(w.waiting, id)
-		}
-		w.mu.Unlock()
-		delay = min(2*delay, maxPoll)
-	}
-}
-
-// list reads every pod of the account, by id.
-func (w *batchWaiter) list() (map[string]apiPod, error) {
+// listPods reads every pod of the account, by id.
+func listPods(p *Provider) (map[string]apiPod, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var pods []apiPod
-	if err := w.p.api.rest(ctx, http.MethodGet, "/pods", nil, &pods); err != nil {
+	if err := p.api.rest(ctx, http.MethodGet, "/pods", nil, &pods); err != nil {
 		return nil, fmt.Errorf("wait for pods: %w", err)
 	}
 	out := make(map[string]apiPod, len(pods))

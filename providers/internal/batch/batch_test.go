@@ -1,0 +1,92 @@
+package batch
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWaiterPollsTogether: ids waited for at once are read by one poll;
+// each waiter gets its own object once it settles.
+func TestWaiterPollsTogether(t *testing.T) {
+	var mu sync.Mutex
+	var polls [][]string
+	w := &Waiter[int]{
+		Poll: func(ids []string) (map[string]int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			polls = append(polls, slices.Sorted(slices.Values(ids)))
+			n := len(polls)
+			// Every object reads as the number of polls so far.
+			return map[string]int{"a": n, "b": n, "c": n}, nil
+		},
+		Settled: func(v int, found bool, _ time.Duration) bool { return found && v >= 2 },
+		First:   20 * time.Millisecond, Max: 20 * time.Millisecond,
+	}
+	chans := map[string]chan Result[int]{}
+	for _, id := range []string{"a", "b", "c"} {
+		chans[id] = w.Add(id, time.Now())
+	}
+	for id, ch := range chans {
+		r := <-ch
+		if r.Err != nil || !r.Found || r.Value != 2 {
+			t.Errorf("%s: %+v, want the second poll's 2", id, r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range polls {
+		if !slices.Equal(p, []string{"a", "b", "c"}) {
+			t.Errorf("poll %d read %v, want all three", i+1, p)
+		}
+	}
+	if len(polls) != 2 {
+		t.Errorf("%d polls, want 2", len(polls))
+	}
+}
+
+// TestWaiterNotFound: an id the poll does not return settles when
+// Settled says so, measured from the wait's start.
+func TestWaiterNotFound(t *testing.T) {
+	w := &Waiter[int]{
+		Poll:    func([]string) (map[string]int, error) { return nil, nil },
+		Settled: func(_ int, found bool, waited time.Duration) bool { return found || waited > time.Hour },
+		First:   time.Millisecond, Max: time.Millisecond,
+	}
+	// Waiting since long ago: settles at the first poll.
+	if r := <-w.Add("old", time.Time{}); r.Found || r.Err != nil {
+		t.Errorf("an id waited for since long ago: %+v", r)
+	}
+	// Waiting from now: not settled, and a waiter that gives up leaves.
+	ch := w.Add("new", time.Now())
+	select {
+	case r := <-ch:
+		t.Fatalf("an id missing for a moment settled: %+v", r)
+	case <-time.After(20 * time.Millisecond):
+	}
+	w.Remove("new", ch)
+	w.mu.Lock()
+	left := len(w.waiting)
+	w.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d ids still waited for after Remove", left)
+	}
+}
+
+// TestWaiterPollError: a failed poll settles every waiter with its error.
+func TestWaiterPollError(t *testing.T) {
+	boom := errors.New("throttled")
+	w := &Waiter[int]{
+		Poll:    func([]string) (map[string]int, error) { return nil, boom },
+		Settled: func(int, bool, time.Duration) bool { return false },
+		First:   time.Millisecond, Max: time.Millisecond,
+	}
+	a, b := w.Add("a", time.Now()), w.Add("b", time.Now())
+	for _, ch := range []chan Result[int]{a, b} {
+		if r := <-ch; !errors.Is(r.Err, boom) {
+			t.Errorf("after a failed poll: %+v, want its error", r)
+		}
+	}
+}
