@@ -161,15 +161,15 @@ func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 	return acceptErr
 }
 
+// setupTimeout bounds the wait for the node files of -setup-stdin.
+const setupTimeout = 30 * time.Second
+
 // RunSSHD is `skyward agent sshd`: it parses -listen, -host-key,
-// -authorized-keys and -ttl from args, serves until SIGTERM or SIGINT or
+// -authorized-keys, -ttl and -setup-stdin from args, serves until SIGTERM or SIGINT or
 // until the ttl (0: none) has passed, and returns the exit code (0 after a
 // signal or the ttl, 1 on failure, 2 on bad usage). Logs go to stderr. As
 // PID 1 it also reaps orphaned processes, and when the ttl has passed it
 // ends every other process (see SSHDConfig.TTL).
-// setupTimeout bounds the wait for the node files of -setup-stdin.
-const setupTimeout = 30 * time.Second
-
 func RunSSHD(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("skyward agent sshd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
