@@ -161,11 +161,8 @@ func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 	return acceptErr
 }
 
-// setupTimeout bounds the wait for the node files of -setup-stdin.
-const setupTimeout = 30 * time.Second
-
 // RunSSHD is `skyward agent sshd`: it parses -listen, -host-key,
-// -authorized-keys, -ttl and -setup-stdin from args, serves until SIGTERM or SIGINT or
+// -authorized-keys and -ttl from args, serves until SIGTERM or SIGINT or
 // until the ttl (0: none) has passed, and returns the exit code (0 after a
 // signal or the ttl, 1 on failure, 2 on bad usage). Logs go to stderr. As
 // PID 1 it also reaps orphaned processes, and when the ttl has passed it
@@ -177,29 +174,10 @@ func RunSSHD(args []string, stderr io.Writer) int {
 	hostKey := fs.String("host-key", DefaultHostKeyFile, "PEM file with the host's private key")
 	authKeys := fs.String("authorized-keys", DefaultAuthorizedKeysFile, "authorized_keys file with the keys allowed to log in")
 	ttl := fs.Duration("ttl", 0, "stop everything and exit after this long (0: never)")
-	setup := fs.Bool("setup-stdin", false, "when the host key is missing (a container's first start), first write the node files of the tar archive on standard input")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	logger := log.New(stderr, "skyward-sshd: ", log.LstdFlags)
-	if *setup {
-		// Only at the first start: afterwards standard input has no
-		// writer and the files are there.
-		if _, err := os.Stat(*hostKey); errors.Is(err, os.ErrNotExist) {
-			done := make(chan error, 1)
-			go func() { done <- SetupFromArchive("/", os.Stdin) }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(setupTimeout):
-				err = fmt.Errorf("node files: standard input did not end within %s", setupTimeout)
-			}
-			if err != nil {
-				fmt.Fprintf(stderr, "skyward agent sshd: %v\n", err)
-				return 1
-			}
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	err := ServeSSH(ctx, SSHDConfig{

@@ -148,13 +148,8 @@ func TestNodeCreate(t *testing.T) {
 	if c.HostConfig.Init != nil && *c.HostConfig.Init {
 		t.Error("init is on; the agent is PID 1")
 	}
-	// Docker on this machine: the seed is mounted and the node's files
-	// come on the first start's standard input.
-	if diff := cmp.Diff(stdinEntrypoint(0), []string(c.Config.Entrypoint)); diff != "" {
+	if diff := cmp.Diff(entrypoint(0), []string(c.Config.Entrypoint)); diff != "" {
 		t.Errorf("entrypoint (-want +got):\n%s", diff)
-	}
-	if !c.Config.OpenStdin || !c.Config.StdinOnce {
-		t.Errorf("OpenStdin %v StdinOnce %v, want both", c.Config.OpenStdin, c.Config.StdinOnce)
 	}
 	if len(c.Config.Cmd) != 0 {
 		t.Errorf("cmd = %q", c.Config.Cmd)

@@ -674,12 +674,6 @@ func (n *nerdctlCLI) ContainerExecCreate(_ context.Context, id string, opts cont
 	return container.ExecCreateResponse{ID: execID}, nil
 }
 
-// ContainerAttach implements dockerAPI: nerdctl's nodes get their files
-// copied in, never on their standard input.
-func (n *nerdctlCLI) ContainerAttach(context.Context, string, container.AttachOptions) (types.HijackedResponse, error) {
-	return types.HijackedResponse{}, errors.New("nerdctl: attach is not supported")
-}
-
 // ContainerExecAttach implements dockerAPI: it runs the exec to its end
 // and hands back its output, framed as the Docker API frames it.
 func (n *nerdctlCLI) ContainerExecAttach(ctx context.Context, execID string, _ container.ExecAttachOptions) (types.HijackedResponse, error) {

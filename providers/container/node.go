@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,14 +58,6 @@ func entrypoint(ttl time.Duration) []string {
 		e = append(e, "-ttl="+ttl.String())
 	}
 	return e
-}
-
-// stdinEntrypoint is entrypoint for a node that mounts its binary's seed
-// and gets its files on its first start's standard input: the seed runs,
-// for the link to it is one of those files.
-func stdinEntrypoint(ttl time.Duration) []string {
-	e := entrypoint(ttl)
-	return append(append([]string{SeedPath}, e[1:]...), "-setup-stdin")
 }
 
 // openSSHInit starts the image's own OpenSSH server as PID 1, as a cloud
@@ -181,7 +172,6 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 	}
 	host.Ulimits = p.ulimits
 	var seedSum string
-	stdinSetup := false
 	if p.mountsAgent() {
 		dir, err := seedDir()
 		if err != nil {
@@ -193,13 +183,6 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		}
 		host.Binds = []string{seed + ":" + SeedPath + ":ro"}
 		seedSum = sum
-		if p.binary == RuntimeDocker {
-			// The node's files go to its first start's standard input,
-			// which costs no mount of its file system as a copy does.
-			stdinSetup = true
-			cfg.Entrypoint = stdinEntrypoint(spec.TTL)
-			cfg.OpenStdin, cfg.StdinOnce, cfg.AttachStdin = true, true, true
-		}
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},
@@ -219,7 +202,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		return providers.Object{}, fmt.Errorf("create: container %s: %w", name, err)
 	}
 
-	err = p.setUp(ctx, created.ID, spec, seedSum, stdinSetup)
+	err = p.setUp(ctx, created.ID, spec, seedSum)
 	if err != nil {
 		// No leaks: the caller never learns this container's id.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -236,38 +219,10 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 
 // setUp copies the node's files into a created container and starts it.
 // With seedSum, the agent binary of that sha256 is mounted at SeedPath
-// and only a link to it is copied. With stdin, the files are not copied
-// but written to the container's standard input, attached before its
-// start, for its PID 1 (`skyward agent sshd -setup-stdin`) to write.
-func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string, stdin bool) error {
-	if !stdin {
-		if err := p.copyFiles(ctx, id, spec, seedSum); err != nil {
-			return fmt.Errorf("copy agent and keys: %w", err)
-		}
-	} else {
-		var files bytes.Buffer
-		if err := writeNodeFiles(&files, spec, seedSum); err != nil {
-			return fmt.Errorf("agent and keys: %w", err)
-		}
-		att, err := p.api.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: true})
-		if err != nil {
-			return fmt.Errorf("attach to hand over agent and keys: %w", err)
-		}
-		defer att.Close()
-		if _, err := att.Conn.Write(files.Bytes()); err != nil {
-			return fmt.Errorf("hand over agent and keys: %w", err)
-		}
-		// The end of the input only once the container runs, as `docker
-		// run -i` does: an end that the engine sees before the start
-		// closes the standard input the start then replaces with one
-		// that never ends.
-		if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-			return fmt.Errorf("start: %w", p.explainRlimit(err))
-		}
-		if err := att.CloseWrite(); err != nil {
-			return fmt.Errorf("hand over agent and keys: %w", err)
-		}
-		return nil
+// and only a link to it is copied.
+func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
+	if err := p.copyFiles(ctx, id, spec, seedSum); err != nil {
+		return fmt.Errorf("copy agent and keys: %w", err)
 	}
 	if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start: %w", p.explainRlimit(err))
