@@ -106,18 +106,20 @@ func (c *Change) validate(p *Plan) error {
 	if _, ok := p.Providers[c.Provider]; !ok && c.Action != NoOp {
 		return fmt.Errorf("provider %q is not in the plan's providers", c.Provider)
 	}
+	// A plan file cannot tell an empty map from none (omitempty), so
+	// neither may the checks.
 	switch c.Action {
 	case Create:
-		if c.Before != nil {
+		if len(c.Before) != 0 {
 			return errors.New("a create with prior attributes")
 		}
 	case Delete:
-		if c.After != nil {
+		if len(c.After) != 0 {
 			return errors.New("a delete with desired attributes")
 		}
 		return nil
 	}
-	if c.After == nil {
+	if len(c.After) == 0 {
 		if c.Action == NoOp {
 			return nil
 		}
