@@ -23,7 +23,7 @@ func TestWaiterPollsTogether(t *testing.T) {
 			return map[string]int{"a": n, "b": n, "c": n}, nil
 		},
 		Settled: func(v int, found bool, _ time.Duration) bool { return found && v >= 2 },
-		First:   20 * time.Millisecond, Max: 20 * time.Millisecond,
+		First:   200 * time.Millisecond, Max: 200 * time.Millisecond,
 	}
 	chans := map[string]chan Result[int]{}
 	for _, id := range []string{"a", "b", "c"} {
