@@ -88,12 +88,12 @@ func TestUploadAgentScript(t *testing.T) {
 func TestArchCheckScript(t *testing.T) {
 	out, err := exec.Command("uname", "-m").Output()
 	if err != nil {
-		t.Skipf("uname: %v", err)
+		t.Fatalf("uname: %v", err)
 	}
 	here := strings.TrimSpace(string(out))
-	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[here]
-	if other == "" {
-		t.Skipf("machine %s is not one skyward builds for", here)
+	other := "x86_64"
+	if here == "x86_64" {
+		other = "aarch64"
 	}
 	if out, err := exec.Command("sh", "-c", archCheckScript(here)+"echo ok").CombinedOutput(); err != nil || string(out) != "ok\n" {
 		t.Errorf("on its own machine: %q, %v", out, err)
