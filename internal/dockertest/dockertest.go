@@ -8,8 +8,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,4 +71,38 @@ func Require(t testing.TB, err error) {
 		t.Fatalf("Docker is required in CI: %v", err)
 	}
 	t.Skipf("Docker not usable: %v", err)
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// AgentBinary returns the static skyward binary that tests put on nodes:
+// SKYWARD_AGENT_BINARY (make test sets it), else one built once for the
+// test process.
+func AgentBinary(t testing.TB) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
+			agentPath = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "skyward-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "skyward")
+		build := exec.Command("go", "build", "-o", agentPath, "github.com/skyward-sh/skyward")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatalf("build the agent binary: %v", agentErr)
+	}
+	return agentPath
 }

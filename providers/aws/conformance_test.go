@@ -2,10 +2,6 @@ package aws_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +9,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers"
 	awsprovider "github.com/skyward-sh/skyward/providers/aws"
 	"github.com/skyward-sh/skyward/providers/aws/awstest"
@@ -63,7 +60,7 @@ func TestConformance(t *testing.T) {
 // destroy, both ways of reaching the nodes.
 func TestPipeline(t *testing.T) {
 	e := awstest.Setup(t)
-	bin := agentBinary(t)
+	bin := dockertest.AgentBinary(t)
 	reg := &providers.Registry{}
 	reg.Register(awsprovider.Type, awsprovider.Factory())
 	for name, cfg := range reach(e) {
@@ -89,38 +86,4 @@ func TestPipeline(t *testing.T) {
 			})
 		})
 	}
-}
-
-var (
-	agentOnce sync.Once
-	agentPath string
-	agentErr  error
-)
-
-// agentBinary is the static skyward binary: SKYWARD_AGENT_BINARY, else
-// one built once for the test run.
-func agentBinary(t *testing.T) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
-			agentPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "skyward-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentPath = filepath.Join(dir, "skyward")
-		build := exec.Command("go", "build", "-o", agentPath, "github.com/skyward-sh/skyward")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			agentErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatalf("build the agent binary: %v", agentErr)
-	}
-	return agentPath
 }

@@ -2,10 +2,6 @@ package container
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +9,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/providertest"
 )
@@ -27,7 +24,7 @@ var modes = map[string]map[string]cty.Value{
 // modes, with the real agent binary (skyward's SSH server in agent mode).
 func TestConformance(t *testing.T) {
 	needDocker(t)
-	bin := realAgent(t)
+	bin := dockertest.AgentBinary(t)
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -56,7 +53,7 @@ func TestConformance(t *testing.T) {
 // in both node modes.
 func TestPipeline(t *testing.T) {
 	needDocker(t)
-	bin := realAgent(t)
+	bin := dockertest.AgentBinary(t)
 	reg := &providers.Registry{}
 	reg.Register(Type, Factory())
 	for name, args := range modes {
@@ -82,38 +79,4 @@ func userOf(args map[string]cty.Value) string {
 		return u.AsString()
 	}
 	return ""
-}
-
-var (
-	realAgentOnce sync.Once
-	realAgentPath string
-	realAgentErr  error
-)
-
-// realAgent is the static skyward binary: SKYWARD_AGENT_BINARY, else one
-// built once for the test run.
-func realAgent(t *testing.T) string {
-	t.Helper()
-	realAgentOnce.Do(func() {
-		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
-			realAgentPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "skyward-agent-")
-		if err != nil {
-			realAgentErr = err
-			return
-		}
-		realAgentPath = filepath.Join(dir, "skyward")
-		build := exec.Command("go", "build", "-o", realAgentPath, "github.com/skyward-sh/skyward")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			realAgentErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if realAgentErr != nil {
-		t.Fatalf("build the agent binary: %v", realAgentErr)
-	}
-	return realAgentPath
 }

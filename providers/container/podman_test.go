@@ -23,6 +23,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/providertest"
 )
@@ -107,7 +108,7 @@ func cleanupPodmanLineage(t testing.TB, lineage string) {
 // modes.
 func TestPodmanConformance(t *testing.T) {
 	needPodman(t)
-	bin := realAgent(t)
+	bin := dockertest.AgentBinary(t)
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -136,7 +137,7 @@ func TestPodmanConformance(t *testing.T) {
 // Podman in both node modes.
 func TestPodmanPipeline(t *testing.T) {
 	needPodman(t)
-	bin := realAgent(t)
+	bin := dockertest.AgentBinary(t)
 	reg := &providers.Registry{}
 	reg.Register(Type, Factory())
 	for name, args := range modes {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/cluster"
+	"github.com/skyward-sh/skyward/internal/dockertest"
 )
 
 func TestAgentSeed(t *testing.T) {
@@ -113,7 +114,7 @@ func TestAgentSeed(t *testing.T) {
 func TestAgentUpgradeOverSeed(t *testing.T) {
 	seeds := t.TempDir()
 	t.Setenv("SKYWARD_SEED_DIR", seeds)
-	real := realAgent(t)
+	real := dockertest.AgentBinary(t)
 	e := newEnv(t, Config{})
 	pool := e.create(e.poolResource("dev"))
 	r := e.nodeResource("dev", 0, pool, 0, 0)

@@ -9,6 +9,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
+	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers"
 	"github.com/skyward-sh/skyward/providers/providertest"
 )
@@ -37,7 +38,7 @@ func TestPipeline(t *testing.T) {
 	providertest.RunPipeline(t, providertest.Pipeline{
 		Registry:    reg,
 		Provider:    &hclspec.Provider{Type: Type, Config: config(s, map[string]cty.Value{"data_centers": cty.ListVal([]cty.Value{cty.StringVal("US-KS-2")})})},
-		AgentBinary: realAgent(t),
+		AgentBinary: dockertest.AgentBinary(t),
 		Pool:        func(p *hclspec.Pool) { p.Accelerator = "NVIDIA H100 80GB HBM3:1" },
 		Timeout:     5 * time.Minute,
 	})

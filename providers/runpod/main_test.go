@@ -1,11 +1,7 @@
 package runpod
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,37 +90,4 @@ func newProvider(t testing.TB, s *runpodtest.Server, extra map[string]cty.Value)
 	}
 	p.SetBackoff(10*time.Millisecond, 50*time.Millisecond)
 	return p
-}
-
-var (
-	agentOnce sync.Once
-	agentPath string
-	agentErr  error
-)
-
-// realAgent is the static skyward binary: SKYWARD_AGENT_BINARY, else one
-// built once for the test run.
-func realAgent(t *testing.T) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		if p := os.Getenv("SKYWARD_AGENT_BINARY"); p != "" {
-			agentPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "skyward-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentPath = filepath.Join(dir, "skyward")
-		build := exec.Command("go", "build", "-o", agentPath, "github.com/skyward-sh/skyward")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			agentErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if agentErr != nil {
-		t.Fatalf("build the agent binary: %v", agentErr)
-	}
-	return agentPath
 }
