@@ -259,17 +259,11 @@ func (s *Server) StallCreates(d time.Duration) {
 // console or a reclaimed interruptible pod: later requests for it answer
 // 404.
 func (s *Server) Terminate(ctx context.Context, id string) error {
-	s.mu.Lock()
-	p, ok := s.pods[id]
-	if ok {
-		delete(s.pods, id)
-		s.detach(p)
-	}
-	s.mu.Unlock()
-	if !ok {
+	found, err := s.removePod(ctx, id)
+	if !found {
 		return fmt.Errorf("runpodtest: no pod %s", id)
 	}
-	return s.removeContainer(ctx, p.container)
+	return err
 }
 
 // Stop stops a pod behind the client's back, as RunPod does with an
@@ -672,6 +666,13 @@ func (s *Server) readPod(ctx context.Context, p *pod, poll bool) Pod {
 }
 
 func (s *Server) deletePod(ctx context.Context, id string) error {
+	_, err := s.removePod(ctx, id)
+	return err
+}
+
+// removePod forgets the pod and removes its container; found says whether
+// there was such a pod.
+func (s *Server) removePod(ctx context.Context, id string) (found bool, err error) {
 	s.mu.Lock()
 	p, ok := s.pods[id]
 	if ok {
@@ -680,9 +681,9 @@ func (s *Server) deletePod(ctx context.Context, id string) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return nil
+		return false, nil
 	}
-	return s.removeContainer(ctx, p.container)
+	return true, s.removeContainer(ctx, p.container)
 }
 
 // detach removes a deleted pod from its cluster's list. s.mu is held.
