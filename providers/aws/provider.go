@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -98,30 +100,16 @@ func Factory() providers.Factory {
 // defaults.
 func DecodeConfig(cfg cty.Value) (Config, error) {
 	c := Config{SSHUser: DefaultSSHUser, SSHCIDR: DefaultSSHCIDR, SSHAddress: AddressPublic}
-	if cfg.IsNull() {
-		return c, nil
-	}
-	if !cfg.IsWhollyKnown() {
-		return c, errors.New("aws provider: configuration is not known yet")
-	}
-	if !cfg.Type().IsObjectType() {
-		return c, fmt.Errorf("aws provider: configuration must be an object, not %s", cfg.Type().FriendlyName())
-	}
-	for name, dst := range map[string]*string{"region": &c.Region, "profile": &c.Profile, "endpoint": &c.Endpoint,
+	fields := map[string]*string{"region": &c.Region, "profile": &c.Profile, "endpoint": &c.Endpoint,
 		"ami": &c.AMI, "subnet_id": &c.SubnetID, "ssh_user": &c.SSHUser, "ssh_cidr": &c.SSHCIDR,
-		"ssh_address": &c.SSHAddress, "ssh_proxy_command": &c.SSHProxyCommand} {
-		if !cfg.Type().HasAttribute(name) {
-			continue
-		}
-		v := cfg.GetAttr(name)
-		if v.IsNull() {
-			continue
-		}
-		if v.Type() != cty.String {
-			return c, fmt.Errorf("aws provider: %q must be a string", name)
-		}
-		if s := v.AsString(); s != "" {
-			*dst = s
+		"ssh_address": &c.SSHAddress, "ssh_proxy_command": &c.SSHProxyCommand}
+	set, err := providers.ConfigStrings(cfg, "aws provider", slices.Sorted(maps.Keys(fields))...)
+	if err != nil || cfg.IsNull() {
+		return c, err
+	}
+	for name, s := range set {
+		if s != "" {
+			*fields[name] = s
 		}
 	}
 	if cfg.Type().HasAttribute("tags") {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,27 +139,13 @@ func liftsLimit(_ string, before, after any) bool {
 // applying defaults for null attributes. A null cfg gives the defaults.
 func DecodeConfig(cfg cty.Value) (Config, error) {
 	c := Config{Binary: DefaultBinary, Image: DefaultImage, SSH: ModeAgent, User: DefaultUser}
-	if cfg.IsNull() {
-		return c, nil
+	fields := map[string]*string{"binary": &c.Binary, "image": &c.Image, "network": &c.Network, "ssh": &c.SSH, "user": &c.User}
+	set, err := providers.ConfigStrings(cfg, "container provider", slices.Sorted(maps.Keys(fields))...)
+	if err != nil || cfg.IsNull() {
+		return c, err
 	}
-	if !cfg.IsWhollyKnown() {
-		return c, errors.New("container provider: configuration is not known yet")
-	}
-	if !cfg.Type().IsObjectType() {
-		return c, fmt.Errorf("container provider: configuration must be an object, not %s", cfg.Type().FriendlyName())
-	}
-	for name, dst := range map[string]*string{"binary": &c.Binary, "image": &c.Image, "network": &c.Network, "ssh": &c.SSH, "user": &c.User} {
-		if !cfg.Type().HasAttribute(name) {
-			continue
-		}
-		v := cfg.GetAttr(name)
-		if v.IsNull() {
-			continue
-		}
-		if v.Type() != cty.String {
-			return c, fmt.Errorf("container provider: %q must be a string", name)
-		}
-		*dst = v.AsString()
+	for name, s := range set {
+		*fields[name] = s
 	}
 	return c, c.validate()
 }

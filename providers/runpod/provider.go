@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,25 +101,13 @@ func Factory() providers.Factory {
 // Config. A null cfg gives the defaults.
 func DecodeConfig(cfg cty.Value) (Config, error) {
 	var c Config
-	if cfg.IsNull() {
-		return c, nil
+	fields := map[string]*string{"api_key": &c.APIKey, "endpoint": &c.Endpoint, "cloud_type": &c.CloudType, "image": &c.Image}
+	set, err := providers.ConfigStrings(cfg, "runpod provider", slices.Sorted(maps.Keys(fields))...)
+	if err != nil || cfg.IsNull() {
+		return c, err
 	}
-	if !cfg.IsWhollyKnown() {
-		return c, errors.New("runpod provider: configuration is not known yet")
-	}
-	if !cfg.Type().IsObjectType() {
-		return c, fmt.Errorf("runpod provider: configuration must be an object, not %s", cfg.Type().FriendlyName())
-	}
-	for name, dst := range map[string]*string{"api_key": &c.APIKey, "endpoint": &c.Endpoint, "cloud_type": &c.CloudType, "image": &c.Image} {
-		if !cfg.Type().HasAttribute(name) {
-			continue
-		}
-		if v := cfg.GetAttr(name); !v.IsNull() {
-			if v.Type() != cty.String {
-				return c, fmt.Errorf("runpod provider: %q must be a string", name)
-			}
-			*dst = v.AsString()
-		}
+	for name, s := range set {
+		*fields[name] = s
 	}
 	if cfg.Type().HasAttribute("data_centers") {
 		if v := cfg.GetAttr("data_centers"); !v.IsNull() {
