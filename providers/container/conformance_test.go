@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/skyward-sh/skyward/hclspec"
@@ -24,13 +25,26 @@ var modes = map[string]map[string]cty.Value{
 // modes, with the real agent binary (skyward's SSH server in agent mode).
 func TestConformance(t *testing.T) {
 	needDocker(t)
+	runConformance(t, DefaultBinary, dockerCli)
+}
+
+// TestPipeline takes a pool through apply, run and destroy on containers
+// in both node modes.
+func TestPipeline(t *testing.T) {
+	needDocker(t)
+	runPipeline(t, cty.NullVal(cty.String))
+}
+
+// runConformance runs the provider suite in both node modes on the
+// runtime binary, whose engine cli stops nodes.
+func runConformance(t *testing.T, binary string, cli *client.Client) {
 	bin := dockertest.AgentBinary(t)
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			providertest.Run(t, providertest.Harness{
 				New: func(t *testing.T) providers.Provider {
-					p, err := New(Config{Image: baseImage, SSH: args["ssh"].AsString(), User: userOf(args)})
+					p, err := New(Config{Binary: binary, Image: baseImage, SSH: args["ssh"].AsString(), User: userOf(args)})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -40,7 +54,7 @@ func TestConformance(t *testing.T) {
 				Node: func(t *testing.T, spec *providers.NodeSpec) { spec.AgentBinary = bin },
 				Stop: func(t *testing.T, _ providers.Provider, o providers.Object) {
 					timeout := 1
-					if err := dockerCli.ContainerStop(context.Background(), o.ID, container.StopOptions{Timeout: &timeout}); err != nil {
+					if err := cli.ContainerStop(context.Background(), o.ID, container.StopOptions{Timeout: &timeout}); err != nil {
 						t.Fatal(err)
 					}
 				},
@@ -49,17 +63,16 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestPipeline takes a pool through apply, run and destroy on containers
-// in both node modes.
-func TestPipeline(t *testing.T) {
-	needDocker(t)
+// runPipeline runs the executor-level pipeline in both node modes with
+// the provider block's binary argument set to binary.
+func runPipeline(t *testing.T, binary cty.Value) {
 	bin := dockertest.AgentBinary(t)
 	reg := &providers.Registry{}
 	reg.Register(Type, Factory())
 	for name, args := range modes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			cfg := map[string]cty.Value{"binary": cty.NullVal(cty.String), "image": cty.StringVal(baseImage),
+			cfg := map[string]cty.Value{"binary": binary, "image": cty.StringVal(baseImage),
 				"network": cty.NullVal(cty.String), "ssh": args["ssh"], "user": cty.NullVal(cty.String)}
 			if u, ok := args["user"]; ok {
 				cfg["user"] = u

@@ -22,10 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/skyward-sh/skyward/hclspec"
-	"github.com/skyward-sh/skyward/internal/dockertest"
 	"github.com/skyward-sh/skyward/providers"
-	"github.com/skyward-sh/skyward/providers/providertest"
 )
 
 // Set up by TestMain for the tests that need Podman.
@@ -108,54 +105,14 @@ func cleanupPodmanLineage(t testing.TB, lineage string) {
 // modes.
 func TestPodmanConformance(t *testing.T) {
 	needPodman(t)
-	bin := dockertest.AgentBinary(t)
-	for name, args := range modes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			providertest.Run(t, providertest.Harness{
-				New: func(t *testing.T) providers.Provider {
-					p, err := New(Config{Binary: RuntimePodman, Image: baseImage, SSH: args["ssh"].AsString(), User: userOf(args)})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { p.Close() })
-					return p
-				},
-				Node: func(t *testing.T, spec *providers.NodeSpec) { spec.AgentBinary = bin },
-				Stop: func(t *testing.T, _ providers.Provider, o providers.Object) {
-					timeout := 1
-					if err := podmanCli.ContainerStop(context.Background(), o.ID, container.StopOptions{Timeout: &timeout}); err != nil {
-						t.Fatal(err)
-					}
-				},
-			})
-		})
-	}
+	runConformance(t, RuntimePodman, podmanCli)
 }
 
 // TestPodmanPipeline takes a pool through apply, run and destroy on
 // Podman in both node modes.
 func TestPodmanPipeline(t *testing.T) {
 	needPodman(t)
-	bin := dockertest.AgentBinary(t)
-	reg := &providers.Registry{}
-	reg.Register(Type, Factory())
-	for name, args := range modes {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			cfg := map[string]cty.Value{"binary": cty.StringVal(RuntimePodman), "image": cty.StringVal(baseImage),
-				"network": cty.NullVal(cty.String), "ssh": args["ssh"], "user": cty.NullVal(cty.String)}
-			if u, ok := args["user"]; ok {
-				cfg["user"] = u
-			}
-			providertest.RunPipeline(t, providertest.Pipeline{
-				Registry:    reg,
-				Provider:    &hclspec.Provider{Type: Type, Config: cty.ObjectVal(cfg)},
-				AgentBinary: bin,
-				Timeout:     5 * time.Minute,
-			})
-		})
-	}
+	runPipeline(t, cty.StringVal(RuntimePodman))
 }
 
 func newPodmanEnv(t testing.TB, cfg Config) *env {
