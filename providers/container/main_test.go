@@ -114,25 +114,29 @@ func newLineage(t testing.TB) string {
 
 // cleanupLineage removes every container and network of lineage when the
 // test ends.
-func cleanupLineage(t testing.TB, lineage string) {
+func cleanupLineage(t testing.TB, lineage string) { cleanupLineageOn(t, dockerCli, lineage) }
+
+// cleanupLineageOn removes every container and network of lineage from
+// the engine cli when the test ends.
+func cleanupLineageOn(t testing.TB, cli *client.Client, lineage string) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		f := filters.NewArgs(filters.Arg("label", providers.LabelLineage+"="+lineage))
-		cs, err := dockerCli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		for _, c := range cs {
-			if err := dockerCli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
-		ns, err := dockerCli.NetworkList(ctx, network.ListOptions{Filters: f})
+		ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		for _, n := range ns {
-			if err := dockerCli.NetworkRemove(ctx, n.ID); err != nil {
+			if err := cli.NetworkRemove(ctx, n.ID); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}

@@ -76,30 +76,7 @@ func needPodman(t testing.TB) {
 
 // cleanupPodmanLineage removes every container and network of lineage
 // from Podman when the test ends.
-func cleanupPodmanLineage(t testing.TB, lineage string) {
-	t.Cleanup(func() {
-		ctx := context.Background()
-		f := filters.NewArgs(filters.Arg("label", providers.LabelLineage+"="+lineage))
-		cs, err := podmanCli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, c := range cs {
-			if err := podmanCli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		ns, err := podmanCli.NetworkList(ctx, network.ListOptions{Filters: f})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, n := range ns {
-			if err := podmanCli.NetworkRemove(ctx, n.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
-}
+func cleanupPodmanLineage(t testing.TB, lineage string) { cleanupLineageOn(t, podmanCli, lineage) }
 
 // TestPodmanConformance runs the provider suite on Podman in both node
 // modes.
