@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -59,6 +61,18 @@ func (p *Provider) createPool(ctx context.Context, r providers.Resource) (provid
 // concurrent create of a shared network).
 func (p *Provider) ensureNetwork(ctx context.Context, name string, labels map[string]string, adopt func(network.Inspect) bool) (string, error) {
 	resp, err := p.api.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
+	for try := 1; err != nil && try < 4 && vanishedInterface(err); try++ {
+		// Podman picks a free subnet by reading the host's interfaces
+		// and their addresses; a bridge removed in between (another
+		// pool's network going away) fails that pick, and a retry makes
+		// a fresh one.
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("network %q: %w", name, ctx.Err())
+		case <-time.After(time.Duration(try) * 50 * time.Millisecond):
+		}
+		resp, err = p.api.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
+	}
 	if err == nil {
 		return resp.ID, nil
 	}
@@ -187,4 +201,10 @@ func (p *Provider) deleteShared(ctx context.Context, n network.Inspect) error {
 		return nil
 	}
 	return fmt.Errorf("delete: shared network %s: %w", n.Name, err)
+}
+
+// vanishedInterface reports a network create that failed because a host
+// interface went away while the engine chose a subnet.
+func vanishedInterface(err error) bool {
+	return strings.Contains(err.Error(), "no such network interface")
 }
