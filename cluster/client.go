@@ -118,8 +118,9 @@ func DialRecord(ctx context.Context, ep Endpoint) (*Client, string, error) {
 
 // WaitDial calls Dial until it succeeds or ctx is done, for nodes that are
 // still starting. Connection failures (refused, reset, EOF or timeout during
-// the handshake) are retried after a pause that starts at poll (25ms when
-// poll <= 0) and doubles up to 1s; the first attempt is immediate.
+// the handshake) are retried every poll (25ms when poll <= 0) for the
+// first second, then after a pause that doubles up to 1s; the first
+// attempt is immediate.
 // ErrHostKeyMismatch, ErrAuthFailed, ErrHostKeyUnknown and unusable
 // endpoints return at once. When ctx ends, the error wraps both ctx's error
 // and the last dial error, and says how long it waited.
@@ -167,9 +168,17 @@ func waitDial(ctx context.Context, poll time.Duration, dialOnce func() (*Client,
 			return nil, "", &waitError{last: last, cause: context.Cause(ctx), waited: time.Since(start)}
 		case <-t.C:
 		}
-		delay = min(2*delay, time.Second)
+		// A node just started answers within moments (a container's
+		// server starts in tens of milliseconds): poll at the given pace
+		// for a while, then back off for nodes that take minutes.
+		if time.Since(start) > flatPolling {
+			delay = min(2*delay, time.Second)
+		}
 	}
 }
+
+// flatPolling is how long waitDial keeps its first pace.
+const flatPolling = time.Second
 
 // Fingerprint is the SHA256 fingerprint of a public key in authorized_keys
 // format, or the key itself when it cannot be parsed.

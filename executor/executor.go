@@ -242,6 +242,9 @@ type walk struct {
 	// headsUp holds, by pool, a channel closed once the pool's head has
 	// started its agent in this apply (see headUp).
 	headsUp map[string]chan struct{}
+	// saved is closed, and replaced, by every save: steps that wait for
+	// another step's resource to appear in the state wake on it.
+	saved chan struct{}
 }
 
 // succeeded reports whether the step with the given ID finished without
@@ -309,10 +312,30 @@ func (w *walk) save(fn func(st *state.State)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	fn(w.st)
+	w.changedLocked()
 	if err := w.e.State.Write(w.st); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
+}
+
+// changedLocked wakes the waiters on saved; w.mu is held.
+func (w *walk) changedLocked() {
+	if w.saved != nil {
+		close(w.saved)
+	}
+	w.saved = make(chan struct{})
+}
+
+// changes returns a channel closed at the next change of the working
+// state.
+func (w *walk) changes() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.saved == nil {
+		w.saved = make(chan struct{})
+	}
+	return w.saved
 }
 
 // get returns a copy of the resource at addr in the working state.

@@ -431,9 +431,10 @@ func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Ch
 	headDone := w.done[string(planner.OpCreate)+" "+head]
 	var ip string
 	err := idle(ctx, func() error {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
 		for {
+			// Taken before looking, so that a save in between is not
+			// missed.
+			changed := w.changes()
 			if ip = usable(); ip != "" {
 				return nil
 			}
@@ -445,7 +446,7 @@ func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Ch
 					return nil
 				}
 				return w.headErr(c, head)
-			case <-t.C:
+			case <-changed:
 			}
 		}
 	})
