@@ -3,8 +3,10 @@ package agent
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -147,4 +149,73 @@ func isHexSum(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// LinkBinary makes path (BinaryPath on a node) a symbolic link to the
+// running executable, whose sha256 is sum, and records sum beside it
+// (path + ".sha256"), unless path is a file of its own: a binary installed
+// over the link since (an upgrade over SSH), which is kept: own then
+// reports that path is that other binary, to be run instead.
+//
+// A container node whose binary is mounted read-only from its host runs
+// this as PID 1 at every start: the link points into the mount, whatever
+// the image held before (a prebaked image carries the link of the node it
+// was baked from, with that node's sum).
+func LinkBinary(path, sum string) (own bool, err error) {
+	if !isHexSum(sum) {
+		return false, fmt.Errorf("link %s: %q is not a sha256", path, sum)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		return true, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	target, err := filepath.Rel(dir, self)
+	if err != nil {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	// The sum first: a link whose sum is another binary's would make a
+	// controller trust a binary it did not install.
+	if err := replaceFile(path+".sha256", []byte(sum+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	tmp := path + ".link"
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	return false, nil
+}
+
+// replaceFile writes data to path through a temporary file and a rename.
+func replaceFile(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

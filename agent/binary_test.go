@@ -3,9 +3,12 @@ package agent
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -105,4 +108,86 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 		t.Fatal(err)
 	}
 	return e
+}
+
+func TestLinkBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := strings.Repeat("ab", 32)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin", "skyward")
+	check := func(t *testing.T, wantSum string) {
+		t.Helper()
+		target, err := os.Readlink(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(bin), target)
+		}
+		if target != self {
+			t.Errorf("%s links to %s, want %s", bin, target, self)
+		}
+		if got, err := os.ReadFile(bin + ".sha256"); err != nil || string(got) != wantSum+"\n" {
+			t.Errorf("recorded sum %q (%v), want %s", got, err, wantSum)
+		}
+	}
+
+	t.Run("missing", func(t *testing.T) {
+		own, err := LinkBinary(bin, sum)
+		if err != nil || own {
+			t.Fatalf("LinkBinary = %v, %v; want the link made", own, err)
+		}
+		check(t, sum)
+	})
+
+	t.Run("stale link", func(t *testing.T) {
+		// A prebaked image's link, with the sum of the node it was baked
+		// from.
+		os.Remove(bin)
+		if err := os.Symlink("../elsewhere/skyward", bin); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin+".sha256", []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		own, err := LinkBinary(bin, sum)
+		if err != nil || own {
+			t.Fatalf("LinkBinary = %v, %v; want the link made", own, err)
+		}
+		check(t, sum)
+	})
+
+	t.Run("upgraded", func(t *testing.T) {
+		os.Remove(bin)
+		if err := os.WriteFile(bin, []byte("an upgrade"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		upgraded := strings.Repeat("ef", 32) + "\n"
+		if err := os.WriteFile(bin+".sha256", []byte(upgraded), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		own, err := LinkBinary(bin, sum)
+		if err != nil || !own {
+			t.Fatalf("LinkBinary = %v, %v; want the upgrade kept", own, err)
+		}
+		if got, _ := os.ReadFile(bin); string(got) != "an upgrade" {
+			t.Errorf("the upgrade became %q", got)
+		}
+		if got, _ := os.ReadFile(bin + ".sha256"); string(got) != upgraded {
+			t.Errorf("the upgrade's sum became %q", got)
+		}
+	})
+
+	t.Run("bad sum", func(t *testing.T) {
+		other := filepath.Join(dir, "other", "skyward")
+		if _, err := LinkBinary(other, "not a sum"); err == nil {
+			t.Fatal("LinkBinary with a bad sum succeeded")
+		}
+		if _, err := os.Lstat(other); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused link left %s: %v", other, err)
+		}
+	})
 }

@@ -162,7 +162,7 @@ func ServeSSH(ctx context.Context, cfg SSHDConfig) error {
 }
 
 // RunSSHD is `skyward agent sshd`: it parses -listen, -host-key,
-// -authorized-keys and -ttl from args, serves until SIGTERM or SIGINT or
+// -authorized-keys, -ttl and -link from args, serves until SIGTERM or SIGINT or
 // until the ttl (0: none) has passed, and returns the exit code (0 after a
 // signal or the ttl, 1 on failure, 2 on bad usage). Logs go to stderr. As
 // PID 1 it also reaps orphaned processes, and when the ttl has passed it
@@ -174,8 +174,28 @@ func RunSSHD(args []string, stderr io.Writer) int {
 	hostKey := fs.String("host-key", DefaultHostKeyFile, "PEM file with the host's private key")
 	authKeys := fs.String("authorized-keys", DefaultAuthorizedKeysFile, "authorized_keys file with the keys allowed to log in")
 	ttl := fs.Duration("ttl", 0, "stop everything and exit after this long (0: never)")
+	link := fs.String("link", "", "make `PATH` a symbolic link to this binary (see LinkBinary), then serve with the binary at PATH")
+	linkSum := fs.String("link-sum", "", "with -link: this binary's sha256, recorded beside the link")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *link != "" {
+		own, err := LinkBinary(*link, *linkSum)
+		if err != nil {
+			fmt.Fprintf(stderr, "skyward agent sshd: %v\n", err)
+			return 1
+		}
+		if self, _ := os.Executable(); own && self != *link {
+			// An upgrade installed over the link: PID 1 is that binary,
+			// with the flags every version knows.
+			argv := []string{*link, "agent", "sshd", "-listen=" + *listen, "-host-key=" + *hostKey, "-authorized-keys=" + *authKeys}
+			if *ttl > 0 {
+				argv = append(argv, "-ttl="+ttl.String())
+			}
+			err := syscall.Exec(*link, argv, os.Environ())
+			fmt.Fprintf(stderr, "skyward agent sshd: run %s: %v\n", *link, err)
+			return 1
+		}
 	}
 	logger := log.New(stderr, "skyward-sshd: ", log.LstdFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
 	"time"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -15,10 +13,10 @@ import (
 
 // writeNodeFiles writes the tar archive that CopyToContainer unpacks at "/"
 // before a node starts: the agent binary and its sha256, the SSH host key
-// and the authorized key, owned by root. With seedSum the binary of that
-// sha256 is mounted at SeedPath, and the archive holds a link to it in
-// its place.
-func writeNodeFiles(w io.Writer, spec *providers.NodeSpec, seedSum string) error {
+// and the authorized key, owned by root. A node whose binary is mounted
+// instead (SeedPath) gets no archive: its files are mounted too
+// (NodeFilesPath).
+func writeNodeFiles(w io.Writer, spec *providers.NodeSpec) error {
 	now := time.Now()
 	tw := tar.NewWriter(w)
 	for _, d := range []string{"opt/skyward/", "opt/skyward/bin/"} {
@@ -26,20 +24,9 @@ func writeNodeFiles(w io.Writer, spec *providers.NodeSpec, seedSum string) error
 			return err
 		}
 	}
-	sum := seedSum
-	if sum != "" {
-		link, err := filepath.Rel(path.Dir(AgentPath), SeedPath)
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: AgentPath[1:], Linkname: link, Mode: 0o777, ModTime: now}); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if sum, err = writeBinary(tw, spec.AgentBinary, now); err != nil {
-			return err
-		}
+	sum, err := writeBinary(tw, spec.AgentBinary, now)
+	if err != nil {
+		return err
 	}
 	files := []struct {
 		path string

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"sort"
@@ -148,9 +149,6 @@ func TestNodeCreate(t *testing.T) {
 	if c.HostConfig.Init != nil && *c.HostConfig.Init {
 		t.Error("init is on; the agent is PID 1")
 	}
-	if diff := cmp.Diff(entrypoint(0), []string(c.Config.Entrypoint)); diff != "" {
-		t.Errorf("entrypoint (-want +got):\n%s", diff)
-	}
 	if len(c.Config.Cmd) != 0 {
 		t.Errorf("cmd = %q", c.Config.Cmd)
 	}
@@ -181,66 +179,35 @@ func TestNodeCreate(t *testing.T) {
 	}
 
 	t.Run("files", func(t *testing.T) {
-		rc, _, err := dockerCli.CopyFromContainer(ctx, o.ID, "/opt/skyward")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
 		agent, err := os.ReadFile(agentBinary)
 		if err != nil {
 			t.Fatal(err)
 		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(agent))
 		// The binary is mounted read-only from a seed named by its
-		// sha256, and linked where nodes look for it.
-		if len(c.HostConfig.Binds) != 1 || !strings.HasSuffix(c.HostConfig.Binds[0], fmt.Sprintf("/%x/skyward:%s:ro", sha256.Sum256(agent), SeedPath)) {
-			t.Errorf("binds = %q, want the seed of the agent binary at %s", c.HostConfig.Binds, SeedPath)
+		// sha256, which PID 1 links where nodes look for it; the node's
+		// keys are mounted read-only from a directory of its own.
+		files, err := e.p.nodeFilesDir(e.lineage, name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want := map[string]struct {
-			mode int64
-			data string
-		}{
-			"skyward/":                     {0o755, ""},
-			"skyward/bin/":                 {0o755, ""},
-			"skyward/bin/skyward":          {0o777, "../seed/skyward"},
-			"skyward/seed/":                {0o755, ""},
-			"skyward/seed/skyward":         {0o755, string(agent)},
-			"skyward/bin/skyward.sha256":   {0o600, fmt.Sprintf("%x\n", sha256.Sum256(agent))},
-			"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
-			"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
+		wantBinds := []string{"/" + sum + "/skyward:" + SeedPath + ":ro", files + ":" + NodeFilesPath + ":ro"}
+		if len(c.HostConfig.Binds) != 2 || !strings.HasSuffix(c.HostConfig.Binds[0], wantBinds[0]) || c.HostConfig.Binds[1] != wantBinds[1] {
+			t.Errorf("binds = %q, want the seed of the agent binary at %s and %s", c.HostConfig.Binds, SeedPath, wantBinds[1])
 		}
-		tr := tar.NewReader(rc)
-		seen := 0
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, ok := want[h.Name]
-			if !ok {
-				t.Errorf("unexpected file %s", h.Name)
-				continue
-			}
-			seen++
-			if h.Mode&0o7777 != w.mode || h.Uid != 0 || h.Gid != 0 {
-				t.Errorf("%s: mode %o owner %d:%d, want %o root", h.Name, h.Mode&0o7777, h.Uid, h.Gid, w.mode)
-			}
-			switch h.Typeflag {
-			case tar.TypeReg:
-				data, _ := io.ReadAll(tr)
-				if string(data) != w.data {
-					t.Errorf("%s: content differs (%d bytes, want %d)", h.Name, len(data), len(w.data))
-				}
-			case tar.TypeSymlink:
-				if h.Linkname != w.data {
-					t.Errorf("%s: links to %q, want %q", h.Name, h.Linkname, w.data)
-				}
-			}
+		if diff := cmp.Diff(mountedEntrypoint(sum, 0), []string(c.Config.Entrypoint)); diff != "" {
+			t.Errorf("entrypoint (-want +got):\n%s", diff)
 		}
-		if seen != len(want) {
-			t.Errorf("saw %d of %d files", seen, len(want))
+		checkFiles(t, o.ID, map[string]wantFile{
+			"skyward/":                          {0o755, ""},
+			"skyward/seed/":                     {0o755, ""},
+			"skyward/seed/skyward":              {0o755, string(agent)},
+			"skyward/node/":                     {0o700, ""},
+			"skyward/node/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
+			"skyward/node/authorized_keys":      {0o600, e.pubKey + "\n"},
+		})
+		if fi, err := os.Stat(files); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("node files on this machine: %v (%v), want a directory only its owner reads", fi, err)
 		}
 	})
 
@@ -267,6 +234,105 @@ func TestNodeCreate(t *testing.T) {
 			t.Errorf("read (-create +read):\n%s", diff)
 		}
 	})
+
+	t.Run("delete", func(t *testing.T) {
+		files, err := e.p.nodeFilesDir(e.lineage, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.p.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(files); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("node files after delete: %v, want them removed", err)
+		}
+	})
+}
+
+// TestNodeCreateCopied: where the binary cannot be mounted (a remote
+// engine, nerdctl, SKYWARD_CONTAINER_COPY_AGENT), it and the node's
+// files are copied in before the start.
+func TestNodeCreateCopied(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.p.copyAgent = true
+	pool := e.create(e.poolResource("dev"))
+	o := e.create(e.nodeResource("dev", 0, pool, 0, 0))
+	c, err := dockerCli.ContainerInspect(context.Background(), o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.HostConfig.Binds) != 0 {
+		t.Errorf("binds = %q, want none", c.HostConfig.Binds)
+	}
+	if diff := cmp.Diff(entrypoint(0), []string(c.Config.Entrypoint)); diff != "" {
+		t.Errorf("entrypoint (-want +got):\n%s", diff)
+	}
+	agent, err := os.ReadFile(agentBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, o.ID, map[string]wantFile{
+		"skyward/":                     {0o755, ""},
+		"skyward/bin/":                 {0o755, ""},
+		"skyward/bin/skyward":          {0o755, string(agent)},
+		"skyward/bin/skyward.sha256":   {0o600, fmt.Sprintf("%x\n", sha256.Sum256(agent))},
+		"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
+		"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
+	})
+	if got := readBanner(t, strconv.Itoa(o.SSH.Port)); got != "SSH-2.0-fake" {
+		t.Errorf("banner %q", got)
+	}
+}
+
+type wantFile struct {
+	mode int64
+	data string // a link's target
+}
+
+// checkFiles compares /opt/skyward in the container id, owners included,
+// with want (paths relative to /opt).
+func checkFiles(t *testing.T, id string, want map[string]wantFile) {
+	t.Helper()
+	rc, _, err := dockerCli.CopyFromContainer(context.Background(), id, "/opt/skyward")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	seen := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := want[h.Name]
+		if !ok {
+			t.Errorf("unexpected file %s", h.Name)
+			continue
+		}
+		seen++
+		if h.Mode&0o7777 != w.mode || h.Uid != 0 || h.Gid != 0 {
+			t.Errorf("%s: mode %o owner %d:%d, want %o root", h.Name, h.Mode&0o7777, h.Uid, h.Gid, w.mode)
+		}
+		switch h.Typeflag {
+		case tar.TypeReg:
+			data, _ := io.ReadAll(tr)
+			if string(data) != w.data {
+				t.Errorf("%s: content differs (%d bytes, want %d)", h.Name, len(data), len(w.data))
+			}
+		case tar.TypeSymlink:
+			if h.Linkname != w.data {
+				t.Errorf("%s: links to %q, want %q", h.Name, h.Linkname, w.data)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("saw %d of %d files", seen, len(want))
+	}
 }
 
 // readBanner reads the first line the node's SSH port sends, retrying

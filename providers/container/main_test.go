@@ -140,6 +140,18 @@ func cleanupLineageOn(t testing.TB, cli *client.Client, lineage string) {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
+		// The node files of the containers removed above.
+		base, err := nodeFilesBase()
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		dirs, _ := filepath.Glob(filepath.Join(base, "*", lineage))
+		for _, d := range dirs {
+			if err := os.RemoveAll(d); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
 	})
 }
 

@@ -109,7 +109,7 @@ func ContainerName(lineage, pool string, index int) string {
 	return fmt.Sprintf("skyward-%s-%s-%d", short(lineage), pool, index)
 }
 
-func (p *Provider) createNode(ctx context.Context, r providers.Resource) (providers.Object, error) {
+func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ providers.Object, err error) {
 	spec := r.Node
 	switch {
 	case spec == nil:
@@ -181,7 +181,24 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 		if err != nil {
 			return providers.Object{}, fmt.Errorf("create: %w", err)
 		}
-		host.Binds = []string{seed + ":" + SeedPath + ":ro"}
+		files, err := p.nodeFilesDir(r.Lineage, name)
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		if err := writeNodeFilesDir(files, spec); err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				// The container is gone too (below): nothing mounts them.
+				_ = p.removeNodeFiles(r.Lineage, name)
+			}
+		}()
+		if root, err := p.nodeFilesRoot(); err == nil {
+			pruneNodeFiles(root, time.Now(), p.mountSources)
+		}
+		host.Binds = []string{seed + ":" + SeedPath + ":ro", files + ":" + NodeFilesPath + ":ro"}
+		cfg.Entrypoint = mountedEntrypoint(sum, spec.TTL)
 		seedSum = sum
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
@@ -219,10 +236,12 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (provid
 
 // setUp copies the node's files into a created container and starts it.
 // With seedSum, the agent binary of that sha256 is mounted at SeedPath
-// and only a link to it is copied.
+// and the node's files at NodeFilesPath: nothing is copied.
 func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
-	if err := p.copyFiles(ctx, id, spec, seedSum); err != nil {
-		return fmt.Errorf("copy agent and keys: %w", err)
+	if seedSum == "" {
+		if err := p.copyFiles(ctx, id, spec); err != nil {
+			return fmt.Errorf("copy agent and keys: %w", err)
+		}
 	}
 	if err := p.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start: %w", p.explainRlimit(err))
@@ -263,7 +282,7 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 	}
 }
 
-func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
+func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.NodeSpec) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -271,7 +290,7 @@ func (p *Provider) copyFiles(ctx context.Context, id string, spec *providers.Nod
 		if p.mode == ModeOpenSSH {
 			err = writeOpenSSHFiles(pw, spec)
 		} else {
-			err = writeNodeFiles(pw, spec, seedSum)
+			err = writeNodeFiles(pw, spec)
 		}
 		pw.CloseWithError(err)
 		done <- err
@@ -446,6 +465,11 @@ func (p *Provider) deleteNode(ctx context.Context, o providers.Object) error {
 	}
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("delete: container %s: %w", o.ID, err)
+	}
+	if name := o.Private["name"]; name != "" && o.Lineage != "" {
+		if err := p.removeNodeFiles(o.Lineage, name); err != nil {
+			return fmt.Errorf("delete: container %s: %w", o.ID, err)
+		}
 	}
 	return nil
 }

@@ -205,6 +205,9 @@ type Provider struct {
 	mode    string // ModeAgent or ModeOpenSSH
 	user    string // login user
 	closer  io.Closer
+	// copyAgent copies the agent binary and the node's files into every
+	// node, even where mountsAgent could mount them.
+	copyAgent bool
 
 	// sharedMu serialises creating the shared network: the engine's
 	// duplicate-name check is not atomic, and pools are created in parallel.
@@ -286,6 +289,9 @@ func newProvider(api dockerAPI, endpoint string, cfg Config) *Provider {
 		network:  cfg.Network,
 		mode:     cfg.SSH,
 		user:     cfg.User,
+		// Set, the binary is copied into every node even where it could
+		// be mounted (see mountsAgent).
+		copyAgent: os.Getenv("SKYWARD_CONTAINER_COPY_AGENT") != "",
 	}
 }
 

@@ -34,9 +34,10 @@ const SeedPath = agent.Root + "/seed/skyward"
 const seedTTL = 30 * 24 * time.Hour
 
 // mountsAgent reports whether this provider bind-mounts the agent binary
-// into its nodes rather than copying it in.
+// and the node's files (NodeFilesPath) into its nodes rather than copying
+// them in.
 func (p *Provider) mountsAgent() bool {
-	return p.mode == ModeAgent && p.binary != RuntimeNerdctl && strings.HasPrefix(p.endpoint, "unix://") && os.Getenv("SKYWARD_CONTAINER_COPY_AGENT") == ""
+	return p.mode == ModeAgent && p.binary != RuntimeNerdctl && strings.HasPrefix(p.endpoint, "unix://") && !p.copyAgent
 }
 
 var seedMu sync.Mutex
@@ -159,23 +160,37 @@ func pruneSeeds(dir, keep string, now time.Time, inUse func() (map[string]bool, 
 // containers of any skyward state, running or not, mount.
 func (p *Provider) mountedSeeds(dir string) func() (map[string]bool, error) {
 	return func() (map[string]bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		cs, err := p.api.ContainerList(ctx, container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", providers.LabelLineage))})
+		sources, err := p.mountSources()
 		if err != nil {
 			return nil, err
 		}
 		sums := map[string]bool{}
-		for _, c := range cs {
-			for _, m := range c.Mounts {
-				// dir/SUM/skyward
-				rel, err := filepath.Rel(dir, m.Source)
-				if parts := strings.Split(filepath.ToSlash(rel), "/"); err == nil && len(parts) == 2 && parts[0] != ".." && parts[1] == "skyward" {
-					sums[parts[0]] = true
-				}
+		for src := range sources {
+			// dir/SUM/skyward
+			rel, err := filepath.Rel(dir, src)
+			if parts := strings.Split(filepath.ToSlash(rel), "/"); err == nil && len(parts) == 2 && parts[0] != ".." && parts[1] == "skyward" {
+				sums[parts[0]] = true
 			}
 		}
 		return sums, nil
 	}
+}
+
+// mountSources lists the host paths that the engine's containers of any
+// skyward state, running or not, mount.
+func (p *Provider) mountSources() (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	cs, err := p.api.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", providers.LabelLineage))})
+	if err != nil {
+		return nil, err
+	}
+	sources := map[string]bool{}
+	for _, c := range cs {
+		for _, m := range c.Mounts {
+			sources[filepath.Clean(m.Source)] = true
+		}
+	}
+	return sources, nil
 }

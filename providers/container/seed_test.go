@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -175,5 +176,26 @@ func TestAgentUpgradeOverSeed(t *testing.T) {
 	mounted, err := e.p.mountedSeeds(seeds)()
 	if err != nil || !mounted[seedSum] {
 		t.Errorf("mounted seeds %v (%v), want %s among them", mounted, err, seedSum)
+	}
+
+	// A restart keeps the upgrade, and PID 1 (started from the seed)
+	// hands over to it.
+	c.Close()
+	if err := dockerCli.ContainerRestart(ctx, o.ID, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := e.p.Wait(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = cluster.WaitDial(ctx, cluster.Endpoint{Address: r.Address, Host: up.SSH.Host, Port: up.SSH.Port,
+		User: up.SSH.User, HostKey: e.pubKey, Signer: signer}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out, err = c.Output(ctx, "readlink /proc/1/exe; test -L "+AgentPath+" && echo link; cat "+agent.BinarySumPath)
+	if got, want := strings.Fields(string(out)), []string{AgentPath, sum}; err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("after a restart: %q (%v), want PID 1 running the upgrade, kept with its sum: %q", got, err, want)
 	}
 }
