@@ -1,7 +1,9 @@
 package container
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,7 +86,13 @@ func (p *Provider) nodeFilesDir(lineage, name string) (string, error) {
 // dir, readable by its owner only: the nodes' root reads them as the
 // engine's root (or, rootless, as this user).
 func writeNodeFilesDir(dir string, spec *providers.NodeSpec) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// A prune elsewhere may remove the lineage's empty directory between
+	// the steps of MkdirAll: try again.
+	err := os.MkdirAll(dir, 0o700)
+	for i := 0; errors.Is(err, fs.ErrNotExist) && i < 3; i++ {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
 		return fmt.Errorf("node files: %w", err)
 	}
 	files := []struct {
@@ -107,7 +115,9 @@ func writeNodeFilesDir(dir string, spec *providers.NodeSpec) error {
 }
 
 // removeNodeFiles removes the files of the container called name, of
-// lineage, and the lineage's directory once it is empty.
+// lineage. The lineage's directory stays (another node of it may be
+// being created); pruneNodeFiles removes it once it has been empty for a
+// while.
 func (p *Provider) removeNodeFiles(lineage, name string) error {
 	dir, err := p.nodeFilesDir(lineage, name)
 	if err != nil {
@@ -116,7 +126,6 @@ func (p *Provider) removeNodeFiles(lineage, name string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("node files: %w", err)
 	}
-	_ = os.Remove(filepath.Dir(dir)) // fails while other nodes have files there
 	return nil
 }
 
@@ -137,7 +146,7 @@ func pruneNodeFiles(root string, now time.Time, inUse func() (map[string]bool, e
 		if err != nil {
 			continue
 		}
-		if len(nodes) == 0 {
+		if fi, err := l.Info(); err == nil && len(nodes) == 0 && now.Sub(fi.ModTime()) > nodeFilesTTL {
 			_ = os.Remove(filepath.Join(root, l.Name()))
 		}
 		for _, n := range nodes {
@@ -156,7 +165,6 @@ func pruneNodeFiles(root string, now time.Time, inUse func() (map[string]bool, e
 	for _, dir := range stale {
 		if !mounted[dir] {
 			os.RemoveAll(dir)
-			_ = os.Remove(filepath.Dir(dir))
 		}
 	}
 }

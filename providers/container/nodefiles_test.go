@@ -26,10 +26,16 @@ func TestPruneNodeFiles(t *testing.T) {
 	mounted := mk("lineage-a/skyward-a-dev-1", old) // a node stopped long ago
 	young := mk("lineage-b/skyward-b-dev-0", now)   // a node being created
 	lonely := mk("lineage-c/skyward-c-dev-0", old)  // the last of its lineage
+	empty := mk("lineage-e", old)                   // emptied long ago
+	if err := os.Chtimes(filepath.Dir(lonely), old, old); err != nil {
+		t.Fatal(err)
+	}
 
 	inUse := func() (map[string]bool, error) { return map[string]bool{mounted: true}, nil }
 	pruneNodeFiles(root, now, inUse)
-	for dir, want := range map[string]bool{gone: false, mounted: true, young: true, lonely: false, filepath.Dir(lonely): false} {
+	// A lineage's directory goes once it has been empty for a while: a
+	// node of it may be being created.
+	for dir, want := range map[string]bool{gone: false, mounted: true, young: true, lonely: false, filepath.Dir(lonely): true, empty: false} {
 		if _, err := os.Stat(dir); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", dir, err == nil, want)
 		}
