@@ -25,10 +25,13 @@ import (
 
 // Join timing of workers; variables so that tests can shorten them.
 var (
-	// A worker retries a refused or failed join with a backoff from
-	// joinRetryMin to joinRetryMax, until the head accepts.
-	joinRetryMin = 20 * time.Millisecond
-	joinRetryMax = 100 * time.Millisecond
+	// A worker retries a refused or failed join every joinRetryMin for
+	// joinRetryFlat (a head being brought up with it starts within
+	// moments), then with a backoff up to joinRetryMax, until the head
+	// accepts.
+	joinRetryMin  = 20 * time.Millisecond
+	joinRetryMax  = 100 * time.Millisecond
+	joinRetryFlat = 2 * time.Second
 	// joinHold is how long the head holds a join from a node it does
 	// not know yet, waiting for the controller's announcement of it.
 	joinHold      = 2 * time.Second
@@ -605,11 +608,18 @@ func (d *Daemon) joinLoop(ctx context.Context) {
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	lastErr := ""
 	retry := joinRetryMin
+	var failing time.Time // when the current run of failures began
 	for {
 		err := d.joinOnce(ctx, client, head)
 		wait := joinHeartbeat
 		if err != nil {
-			wait, retry = retry, min(2*retry, joinRetryMax)
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			wait = retry
+			if time.Since(failing) > joinRetryFlat {
+				retry = min(2*retry, joinRetryMax)
+			}
 			if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
 				d.logf("join %s: %v", head, err)
 				lastErr = msg
@@ -618,7 +628,7 @@ func (d *Daemon) joinLoop(ctx context.Context) {
 			if lastErr != "" || !d.isJoined() {
 				d.logf("joined the head at %s", head)
 			}
-			lastErr, retry = "", joinRetryMin
+			lastErr, retry, failing = "", joinRetryMin, time.Time{}
 			d.mu.Lock()
 			d.joined = true
 			d.mu.Unlock()
