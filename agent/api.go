@@ -92,7 +92,9 @@ type Status struct {
 }
 
 // PhaseLine is one JSON line of `skyward agent bootstrap` output: a phase's
-// status (Type "phase") or one line of a command's output (Type "output").
+// status (Type "phase"), one line of a command's output (Type "output") or,
+// with -start, the start of the agent after the phases (Type "agent",
+// Status "starting").
 type PhaseLine struct {
 	Type       string `json:"type"`
 	Phase      string `json:"phase"`

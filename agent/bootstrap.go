@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,9 +26,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunBootstrap is `skyward agent bootstrap [-root DIR]`: it reads the tar
-// stream of docs/node-protocol.md from stdin, then runs the phases env,
-// apt, pip, includes and setup, reporting them as JSON lines on stdout. It
+// RunBootstrap is `skyward agent bootstrap [-root DIR] [-start]`: it reads
+// the tar stream of docs/node-protocol.md from stdin, then runs the phases
+// env, apt, pip, includes and setup, reporting them as JSON lines on
+// stdout, and with -start starts the agent daemon (see startAgent). It
 // returns 0 when every phase completed or was skipped, 1 after a failure
 // (or a bad stream, reported on stderr) and 2 on bad usage.
 //
@@ -38,6 +40,7 @@ func RunBootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("skyward agent bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	root := fs.String("root", Root, "skyward's directory on the node")
+	start := fs.Bool("start", false, "after the phases, start the agent daemon with the agent.json of the stream")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -61,6 +64,7 @@ func RunBootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		}
 	}()
 	b := newBootstrap(*root, stdout, cancel)
+	b.start = *start
 	if f, ok := stdout.(*os.File); ok {
 		go watchHangup(ctx, f, func() { b.broken(errors.New("standard output closed")) })
 	}
@@ -84,6 +88,11 @@ type bootstrap struct {
 	// run runs one command, reporting its output lines, and returns an
 	// *exitError when it fails; tests replace it.
 	run func(ctx context.Context, c phaseCmd) error
+
+	// start: the stream carries agent.json, and the agent daemon is
+	// started with it once every phase is done (see startAgent).
+	start       bool
+	agentConfig []byte
 
 	mu     sync.Mutex
 	out    io.Writer
@@ -207,7 +216,65 @@ func (b *bootstrap) main(ctx context.Context, stdin io.Reader, stderr io.Writer)
 		fmt.Fprintf(stderr, "skyward agent bootstrap: %v\n", err)
 		return 1
 	}
+	if b.start {
+		b.emit(PhaseLine{Type: "agent", Status: "starting"})
+		if err := b.startAgent(); err != nil {
+			fmt.Fprintf(stderr, "skyward agent bootstrap: start agent: %v\n", err)
+			return 1
+		}
+	}
 	return 0
+}
+
+// isAgentServe reports whether process pid runs `skyward agent serve`.
+func isAgentServe(pid int) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	return len(args) >= 3 && args[1] == "agent" && args[2] == "serve"
+}
+
+// startAgent is `skyward agent serve -detach` after a bootstrap, without
+// the second command and process that costs a node just created: it
+// writes agent.json (0600: it holds the pool token), stops an agent that
+// runs already (SIGTERM, up to 5s, then SIGKILL) and starts the daemon in
+// a session of its own.
+func (b *bootstrap) startAgent() error {
+	cfgPath := filepath.Join(b.root, "agent.json")
+	pidPath := filepath.Join(b.root, "agent.pid")
+	if err := writeFile(cfgPath, b.agentConfig, 0o600); err != nil {
+		return err
+	}
+	if err := stopPidFile(pidPath, 5*time.Second); err != nil {
+		return err
+	}
+	return detachServe(cfgPath, pidPath, filepath.Join(b.root, "agent.log"))
+}
+
+// stopPidFile stops the agent whose pid is in path, if it runs: SIGTERM,
+// then SIGKILL after grace; the file is removed. A pid file that outlived
+// its agent (a node restarted) may name any process of the new boot: only
+// a process running `skyward agent serve` is stopped.
+func stopPidFile(path string, grace time.Duration) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 && isAgentServe(pid) {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		for deadline := time.Now().Add(grace); syscall.Kill(pid, 0) == nil && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // runPhase runs p unless its marker says it is done, and reports it.
@@ -272,6 +339,23 @@ func (b *bootstrap) unpack(r io.Reader) (*Recipe, error) {
 	var recipe Recipe
 	if err := json.NewDecoder(io.LimitReader(tr, 16<<20)).Decode(&recipe); err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	if b.start {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil, errors.New("read agent.json: with -start, recipe.json is followed by agent.json, and the stream ended")
+		} else if err != nil {
+			return nil, fmt.Errorf("read agent.json: %w", err)
+		}
+		if hdr.Name != "agent.json" {
+			return nil, fmt.Errorf("read agent.json: with -start, recipe.json is followed by agent.json, not %q", hdr.Name)
+		}
+		if b.agentConfig, err = io.ReadAll(io.LimitReader(tr, 1<<20)); err != nil {
+			return nil, fmt.Errorf("read agent.json: %w", err)
+		}
+		if !json.Valid(b.agentConfig) {
+			return nil, errors.New("read agent.json: not JSON")
+		}
 	}
 	staging, wheels := filepath.Join(b.root, "work.new"), filepath.Join(b.root, "wheels")
 	for _, dir := range []string{staging, wheels} {

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -81,9 +83,10 @@ type fakeRunner struct {
 // testBootstrap is a bootstrap on a temporary root whose apt and pip
 // commands are faked.
 type testBootstrap struct {
-	root string
-	path string // PATH that programs are looked up in
-	fake *fakeRunner
+	root  string
+	path  string // PATH that programs are looked up in
+	fake  *fakeRunner
+	start bool // -start
 }
 
 func newTestBootstrap(t *testing.T) *testBootstrap {
@@ -150,6 +153,7 @@ func (tb *testBootstrap) run(t *testing.T, input []byte) bootResult {
 	defer cancel(nil)
 	b := newBootstrap(tb.root, &stdout, cancel)
 	b.path = tb.path
+	b.start = tb.start
 	b.run = func(ctx context.Context, c phaseCmd) error {
 		if c.Phase != "apt" && c.Phase != "pip" {
 			return b.command(ctx, c)
@@ -452,14 +456,15 @@ func TestBootstrapRefusesEntries(t *testing.T) {
 		first   string // name of the first entry instead of recipe.json
 		want    string // in stderr
 	}{
-		"dot-dot":               {entries: []tarEntry{{name: "../evil", body: "x"}}, want: "leaves its directory"},
-		"dot-dot inside":        {entries: []tarEntry{{name: "includes/../../evil", body: "x"}}, want: "leaves its directory"},
-		"dot-dot staying":       {entries: []tarEntry{{name: "includes/a/../b", body: "x"}}, want: "leaves its directory"},
-		"absolute":              {entries: []tarEntry{{name: "/tmp/evil", body: "x"}}, want: "absolute path"},
-		"unexpected":            {entries: []tarEntry{{name: "other/file", body: "x"}}, want: "unexpected tar entry"},
-		"through a symlink":     {entries: []tarEntry{{name: "includes/up", link: ".."}, {name: "includes/up/evil", body: "x"}}, want: "symbolic link"},
-		"recipe not first":      {first: "includes/a", want: "not recipe.json"},
-		"wheels dot-dot inside": {entries: []tarEntry{{name: "wheels/../../evil", body: "x"}}, want: "leaves its directory"},
+		"dot-dot":                   {entries: []tarEntry{{name: "../evil", body: "x"}}, want: "leaves its directory"},
+		"dot-dot inside":            {entries: []tarEntry{{name: "includes/../../evil", body: "x"}}, want: "leaves its directory"},
+		"dot-dot staying":           {entries: []tarEntry{{name: "includes/a/../b", body: "x"}}, want: "leaves its directory"},
+		"absolute":                  {entries: []tarEntry{{name: "/tmp/evil", body: "x"}}, want: "absolute path"},
+		"unexpected":                {entries: []tarEntry{{name: "other/file", body: "x"}}, want: "unexpected tar entry"},
+		"through a symlink":         {entries: []tarEntry{{name: "includes/up", link: ".."}, {name: "includes/up/evil", body: "x"}}, want: "symbolic link"},
+		"recipe not first":          {first: "includes/a", want: "not recipe.json"},
+		"wheels dot-dot inside":     {entries: []tarEntry{{name: "wheels/../../evil", body: "x"}}, want: "leaves its directory"},
+		"agent.json without -start": {entries: []tarEntry{{name: "agent.json", body: "{}"}}, want: "unexpected tar entry"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -717,4 +722,96 @@ func TestRunBootstrap(t *testing.T) {
 			t.Errorf("%s: exit %d; want 2", name, code)
 		}
 	}
+}
+
+// With -start, the agent's configuration must follow the recipe; a stream
+// without it (or with something else) starts nothing and runs no phase.
+func TestBootstrapStartNeedsConfig(t *testing.T) {
+	tests := map[string]struct {
+		entries []tarEntry
+		want    string
+	}{
+		"none":         {nil, "followed by agent.json"},
+		"another file": {[]tarEntry{{name: "includes/a", body: "x"}}, "followed by agent.json"},
+		"not JSON":     {[]tarEntry{{name: "agent.json", body: "{pool"}}, "not JSON"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tb := newTestBootstrap(t)
+			tb.start = true
+			r := tb.run(t, stream(t, Recipe{Setup: []string{"true"}}, tc.entries...))
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, tc.want)
+			}
+			if len(r.lines) != 0 {
+				t.Errorf("ran: %v", r.lines)
+			}
+			if _, err := os.Stat(filepath.Join(tb.root, "agent.json")); err == nil {
+				t.Error("agent.json was written")
+			}
+		})
+	}
+}
+
+func TestStopPidFile(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "agent.pid")
+	if err := stopPidFile(pidFile, time.Second); err != nil {
+		t.Fatalf("no pid file: %v", err)
+	}
+	start := func(t *testing.T, cmd *exec.Cmd) <-chan error {
+		t.Helper()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return exited
+	}
+
+	t.Run("agent", func(t *testing.T) {
+		// An agent that ignores SIGTERM is killed after the grace.
+		cmd := exec.Command(os.Args[0], "agent", "serve", "-config", filepath.Join(dir, "agent.json"))
+		cmd.Env = append(os.Environ(), fakeServeEnv+"=1")
+		exited := start(t, cmd)
+		select {
+		case err := <-exited:
+			t.Fatalf("the stand-in agent ended by itself: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if !isAgentServe(cmd.Process.Pid) {
+			t.Fatal("the stand-in agent is not taken for one")
+		}
+		if err := stopPidFile(pidFile, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the agent still runs")
+		}
+		if _, err := os.Stat(pidFile); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("pid file after the stop: %v, want it removed", err)
+		}
+	})
+
+	t.Run("stale", func(t *testing.T) {
+		// A pid file from before a restart, naming another process now.
+		exited := start(t, exec.Command("sleep", "30"))
+		if err := stopPidFile(pidFile, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("a process that is no agent was stopped: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if _, err := os.Stat(pidFile); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("stale pid file: %v, want it removed", err)
+		}
+	})
 }

@@ -353,10 +353,37 @@ const tailLines = 20
 // local path is checked before anything is sent, and a stream that cannot
 // be written in full stops the remote bootstrap rather than ending cleanly.
 func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)) error {
+	return bootstrap(ctx, c, r, nil, events, nil)
+}
+
+// BootstrapAndStart is Bootstrap followed by StartAgent(cfg) on a node
+// just created, in the bootstrap's own command: the agent starts once
+// every phase is done, sparing a second command (and, through sudo, its
+// login) on every new node. starting is called when the phases are done
+// and the agent starts; it returns once the agent answers.
+func BootstrapAndStart(ctx context.Context, c *Client, r Recipe, cfg AgentConfig, events func(PhaseEvent), starting func()) error {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, c, r, data, events, starting); err != nil {
+		return err
+	}
+	return waitAgent(ctx, c)
+}
+
+// bootstrap is Bootstrap, and with agentConfig set, the start of the
+// agent with that configuration after it, announced to starting.
+func bootstrap(ctx context.Context, c *Client, r Recipe, agentConfig []byte, events func(PhaseEvent), starting func()) error {
 	name := c.ep.name()
 	files, err := r.files()
 	if err != nil {
 		return fmt.Errorf("%s: bootstrap: %w", name, err)
+	}
+	files.agentConfig = agentConfig
+	cmd := agentPath + " agent bootstrap"
+	if agentConfig != nil {
+		cmd += " -start"
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -382,6 +409,12 @@ func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)
 			if err := json.Unmarshal([]byte(line), &l); err != nil {
 				l = agent.PhaseLine{Type: "output", Stream: "stdout", Line: line}
 			}
+			if l.Type == "agent" {
+				if starting != nil {
+					starting()
+				}
+				return
+			}
 			ev := PhaseEvent{Phase: l.Phase, Status: l.Status, Stream: l.Stream, Line: l.Line, ExitCode: l.ExitCode,
 				Duration: time.Duration(l.DurationMS) * time.Millisecond, Error: l.Error}
 			if l.Type == "output" {
@@ -400,7 +433,7 @@ func Bootstrap(ctx context.Context, c *Client, r Recipe, events func(PhaseEvent)
 			}
 		})
 	}()
-	code, err := c.Run(rctx, c.Sudo(agentPath+" agent bootstrap"), pr, outW, &stderr)
+	code, err := c.Run(rctx, c.Sudo(cmd), pr, outW, &stderr)
 	outW.Close()
 	<-done
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -426,7 +459,10 @@ const maxLine = 1 << 20
 // and the local trees behind it.
 type bootstrapFiles struct {
 	recipe []byte
-	trees  []tree
+	// agentConfig, when set, follows the recipe as agent.json (for
+	// `agent bootstrap -start`).
+	agentConfig []byte
+	trees       []tree
 }
 
 // tree is a local file or directory sent as prefix/name/...
@@ -495,6 +531,14 @@ func (f *bootstrapFiles) write(w io.Writer) error {
 	}
 	if _, err := tw.Write(f.recipe); err != nil {
 		return err
+	}
+	if f.agentConfig != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: "agent.json", Mode: 0o600, Size: int64(len(f.agentConfig)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.agentConfig); err != nil {
+			return err
+		}
 	}
 	for _, t := range f.trees {
 		if err := addTree(tw, t); err != nil {
@@ -579,6 +623,13 @@ func StartAgent(ctx context.Context, c *Client, cfg AgentConfig, restart bool) e
 	if _, err := c.OutputIn(ctx, c.Sudo(script), bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("%s: start agent: %w", name, err)
 	}
+	return waitAgent(ctx, c)
+}
+
+// waitAgent waits until the agent just started answers, for up to 15s;
+// one that does not is reported with the tail of its log.
+func waitAgent(ctx context.Context, c *Client) error {
+	name := c.ep.name()
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for {
@@ -604,9 +655,12 @@ func StopAgent(ctx context.Context, c *Client) error {
 	return nil
 }
 
-// stopScript stops the agent whose pid is in pidPath, if it runs.
+// stopScript stops the agent whose pid is in pidPath, if it runs. A pid
+// file that outlived its agent (a node restarted) may name any process of
+// the new boot, this script's own shell included: only a process running
+// `skyward agent serve` is stopped.
 func stopScript() string {
-	return fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$pid" 2>/dev/null || true; fi; rm -f %s`, pidPath, pidPath)
+	return fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -q '^[^ ]* agent serve '; then kill "$pid"; i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$pid" 2>/dev/null || true; fi; rm -f %s`, pidPath, pidPath)
 }
 
 // AgentStatus asks the node's agent for its status, through an SSH

@@ -574,6 +574,53 @@ func TestBootstrapEvents(t *testing.T) {
 	}
 }
 
+// With an agent configuration, the bootstrap starts the agent: the
+// configuration follows the recipe, the command says -start, and the
+// agent's line reports the start instead of a phase.
+func TestBootstrapStartsAgent(t *testing.T) {
+	r := Recipe{Setup: []string{"true"}}
+	cfg := []byte(`{"pool":"dev","node":1,"token":"secret"}`)
+	stdout := jsonLines(t,
+		agent.PhaseLine{Type: "phase", Phase: "setup", Status: "completed", DurationMS: 1},
+		agent.PhaseLine{Type: "agent", Status: "starting"},
+	)
+	var got []string
+	exec := func(cmd string, stdin io.Reader, outW, errW io.Writer) int {
+		tr := tar.NewReader(stdin)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			body, _ := io.ReadAll(tr)
+			got = append(got, h.Name+"="+string(body))
+		}
+		got = append([]string{cmd}, got...)
+		for _, l := range stdout {
+			fmt.Fprintln(outW, l)
+		}
+		return 0
+	}
+	c := fakeNode(t, "deploy", exec)
+	var events []PhaseEvent
+	starts := 0
+	if err := bootstrap(t.Context(), c, r, cfg, func(ev PhaseEvent) { events = append(events, ev) }, func() { starts++ }); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	want := []string{"sudo -n sh -c '" + agentPath + " agent bootstrap -start'",
+		`recipe.json={"env":null,"apt":null,"pip":[],"setup":["true"],"includes":false}`,
+		"agent.json=" + string(cfg)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the node got (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]PhaseEvent{{Phase: "setup", Status: "completed", Duration: time.Millisecond}}, events); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if starts != 1 {
+		t.Errorf("starting called %d times, want once", starts)
+	}
+}
+
 func TestBootstrapErrors(t *testing.T) {
 	// One line more than a PhaseError keeps.
 	aptOutput := make([]agent.PhaseLine, 0, tailLines+1)

@@ -310,6 +310,13 @@ func TestApplyCreate(t *testing.T) {
 				if diff := cmp.Diff(wantPhases, h.phases.phases[addr]); diff != "" {
 					t.Errorf("%s: phases (-want +got):\n%s", addr, diff)
 				}
+				// A new node's agent starts in its bootstrap's command; a
+				// worker whose head had no address yet when it was
+				// bootstrapped, in a command of its own.
+				starts := n.agentStarts()
+				if len(starts) != 1 || (i == 0 && starts[0] != "bootstrap") {
+					t.Errorf("%s: agent starts %q, want one, in the bootstrap for the head", addr, starts)
+				}
 				cfg, err := n.agentConfig()
 				if err != nil {
 					t.Fatalf("%s: agent config: %v", addr, err)

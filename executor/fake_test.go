@@ -1,6 +1,7 @@
 package executor_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os/user"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -304,6 +306,9 @@ type fakeNode struct {
 	mu      sync.Mutex
 	drops   int // bootstraps left that drop the connections
 	agentUp bool
+	// starts records how each agent start came: "bootstrap" (agent
+	// bootstrap -start) or "serve" (StartAgent's own command).
+	starts []string
 	// announced holds, on a head, the workers the controller announced;
 	// the fake admits them at once.
 	announced map[int]string
@@ -511,7 +516,24 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 		if n.drop() {
 			return 255
 		}
-		io.Copy(io.Discard, ch) // the recipe's tar stream
+		// The recipe's tar stream; with -start, agent.json follows the
+		// recipe and the agent starts after the phases.
+		var agentJSON []byte
+		tr := tar.NewReader(ch)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if h.Name == "agent.json" {
+				agentJSON, _ = io.ReadAll(tr)
+			}
+		}
+		io.Copy(io.Discard, ch)
+		if strings.Contains(cmd, "agent bootstrap -start") && agentJSON == nil {
+			fmt.Fprintln(ch.Stderr(), "fake node: -start without agent.json")
+			return 1
+		}
 		if n.failBoot {
 			fmt.Fprintln(ch, `{"type":"phase","phase":"setup","status":"started"}`)
 			fmt.Fprintln(ch, `{"type":"output","phase":"setup","stream":"stderr","line":"setup: no such file"}`)
@@ -520,6 +542,14 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 		}
 		fmt.Fprintln(ch, `{"type":"phase","phase":"env","status":"started"}`)
 		fmt.Fprintln(ch, `{"type":"phase","phase":"env","status":"completed","duration_ms":1}`)
+		if agentJSON != nil {
+			fmt.Fprintln(ch, `{"type":"agent","status":"starting"}`)
+			if err := n.writeFile(agent.Root+"/agent.json", agentJSON); err != nil {
+				fmt.Fprintf(ch.Stderr(), "fake node: write agent.json: %v\n", err)
+				return 1
+			}
+			n.started("bootstrap")
+		}
 		return 0
 	case strings.Contains(cmd, "agent serve"):
 		// The configuration comes on stdin (StartAgent).
@@ -530,7 +560,7 @@ func (n *fakeNode) exec(cmd string, ch ssh.Channel) int {
 				return 1
 			}
 		}
-		n.setAgent(true)
+		n.started("serve")
 		return 0
 	case strings.Contains(cmd, "kill -0"): // StopAgent
 		n.setAgent(false)
@@ -561,6 +591,20 @@ func (n *fakeNode) move(src, dst string) error {
 	r := sftp.NewRequest("PosixRename", src)
 	r.Target = dst
 	return n.fs.FileCmd.(interface{ PosixRename(*sftp.Request) error }).PosixRename(r)
+}
+
+// started records an agent start by how, and the agent as running.
+func (n *fakeNode) started(how string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.agentUp = true
+	n.starts = append(n.starts, how)
+}
+
+func (n *fakeNode) agentStarts() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.starts)
 }
 
 func (n *fakeNode) setAgent(up bool) {

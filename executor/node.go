@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/skyward-sh/skyward/agent"
@@ -116,25 +117,16 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 	if err != nil {
 		return err
 	}
-	err = cluster.Bootstrap(ctx, cl, recipe, func(ev cluster.PhaseEvent) {
-		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
-			Phase: "bootstrapping", Bootstrap: &ev})
-	})
-	if err != nil {
-		return err
-	}
-	if opt.bake && *c.Index == 0 {
-		w.bake(ctx, p, c, rec)
-	}
-
-	w.phase(c, "starting")
 	token, err := PoolToken(w.e.Keys, c.Pool)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
-	head, err := w.headAddr(ctx, p, c, rec)
-	if err != nil {
-		return err
+	// A node just created whose head's address is known starts its agent
+	// in the bootstrap's own command, once every phase is done; a head
+	// that is baked first cannot.
+	head, merged := "", false
+	if opt.fresh && !(opt.bake && *c.Index == 0 && bakes(p, c)) {
+		head, merged = w.knownHeadAddr(ctx, p, c, rec)
 	}
 	// Waits on the head end when this apply's step for the head fails.
 	hctx, hcancel := context.WithCancel(ctx)
@@ -167,46 +159,85 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		cl  *cluster.Client
 		err error
 	}
-	var announcing chan announced
-	if *c.Index > 0 {
-		announcing = make(chan announced, 1)
-		go func() {
-			cl, err := w.announce(hctx, c, token, addr)
-			announcing <- announced{cl, err}
-		}()
-		defer func() {
-			if announcing != nil { // not received: the agent did not start
-				hcancel()
-				if a := <-announcing; a.cl != nil {
-					a.cl.Close()
-				}
+	var (
+		announceOnce sync.Once
+		announcing   chan announced // set once the announcement has started
+		received     bool
+	)
+	startAnnounce := func() {
+		if *c.Index == 0 {
+			return
+		}
+		announceOnce.Do(func() {
+			ch := make(chan announced, 1)
+			go func() {
+				cl, err := w.announce(hctx, c, token, addr)
+				ch <- announced{cl, err}
+			}()
+			announcing = ch
+		})
+	}
+	defer func() {
+		announceOnce.Do(func() {})          // none starts after this
+		if announcing != nil && !received { // the agent did not start
+			hcancel()
+			if a := <-announcing; a.cl != nil {
+				a.cl.Close()
 			}
-		}()
+		}
+	}()
+	agentConfig := func(head string) cluster.AgentConfig {
+		return cluster.AgentConfig{
+			Pool:        c.Pool,
+			Node:        *c.Index,
+			NumNodes:    w.poolSize(c.Pool),
+			HeadAddr:    head,
+			ClusterPort: agent.ClusterPort,
+			ControlAddr: agent.ControlAddr,
+			Token:       token,
+			Concurrency: int(num(c.After, "concurrency")),
+			Env:         stringMap(c.After["env"]),
+			TTL:         stringAt(c.After, "ttl"),
+			// A plan made before pools had a collections store setting
+			// has no replicas: the default, one member on the head.
+			Replicas: max(int(num(c.After, "replicas")), 1),
+		}
 	}
-	cfg := cluster.AgentConfig{
-		Pool:        c.Pool,
-		Node:        *c.Index,
-		NumNodes:    w.poolSize(c.Pool),
-		HeadAddr:    head,
-		ClusterPort: agent.ClusterPort,
-		ControlAddr: agent.ControlAddr,
-		Token:       token,
-		Concurrency: int(num(c.After, "concurrency")),
-		Env:         stringMap(c.After["env"]),
-		TTL:         stringAt(c.After, "ttl"),
-		// A plan made before pools had a collections store setting has
-		// no replicas: the default, one member on the head.
-		Replicas: max(int(num(c.After, "replicas")), 1),
+	bootstrapEvent := func(ev cluster.PhaseEvent) {
+		w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action,
+			Phase: "bootstrapping", Bootstrap: &ev})
 	}
-	// A fresh node has no agent to compare with: it is started at once.
-	if err := cluster.StartAgent(ctx, cl, cfg, newBinary || opt.fresh); err != nil {
-		return err
+	if merged {
+		starting := func() {
+			w.phase(c, "starting")
+			startAnnounce()
+		}
+		if err := cluster.BootstrapAndStart(ctx, cl, recipe, agentConfig(head), bootstrapEvent, starting); err != nil {
+			return err
+		}
+	} else {
+		if err := cluster.Bootstrap(ctx, cl, recipe, bootstrapEvent); err != nil {
+			return err
+		}
+		if opt.bake && *c.Index == 0 {
+			w.bake(ctx, p, c, rec)
+		}
+		w.phase(c, "starting")
+		if head, err = w.headAddr(ctx, p, c, rec); err != nil {
+			return err
+		}
+		startAnnounce()
+		// A fresh node has no agent to compare with: it is started at once.
+		if err := cluster.StartAgent(ctx, cl, agentConfig(head), newBinary || opt.fresh); err != nil {
+			return err
+		}
 	}
 	if *c.Index == 0 {
 		w.headUp(c.Pool)
 	} else {
+		startAnnounce() // started already, unless no line reported the agent's start
 		a := <-announcing
-		announcing = nil
+		received = true
 		if a.err != nil {
 			return headErr(a.err)
 		}
@@ -361,15 +392,22 @@ func (w *walk) bakedImage(ctx context.Context, p providers.Provider, c *planner.
 	return img
 }
 
+// bakes reports whether p snapshots nodes of c's recipe: a Baker, for a
+// recipe with packages to spare later nodes.
+func bakes(p providers.Provider, c *planner.Change) bool {
+	_, ok := p.(providers.Baker)
+	return ok && hasPackages(c.After)
+}
+
 // bake snapshots node 0 after its bootstrap so that later nodes with the
 // same recipe skip apt and pip; the provider keeps the node's secrets out
 // of the image. A failure only costs the speed-up, so it is reported and
 // not returned.
 func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) {
-	b, ok := p.(providers.Baker)
-	if !ok || !hasPackages(c.After) {
+	if !bakes(p, c) {
 		return
 	}
+	b := p.(providers.Baker)
 	key := bakeKey(c.After)
 	if _, found, err := b.BakedImage(ctx, key); err != nil || found {
 		return
@@ -391,18 +429,11 @@ func (w *walk) bake(ctx context.Context, p providers.Provider, c *planner.Change
 // apply creates node 0, wait (without holding a parallelism slot) until
 // its new record is in the state, and fail if its step fails.
 func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) (string, error) {
-	shared := p.Capabilities().PrivateNetwork
 	kind := "private"
-	if !shared {
+	if !p.Capabilities().PrivateNetwork {
 		kind = "public"
 	}
-	joinIP := func(r *state.Resource) string {
-		ip, _ := r.Attributes["private_ip"].(string)
-		if ip == "" && !shared {
-			ip, _ = r.Attributes["public_ip"].(string)
-		}
-		return ip
-	}
+	joinIP := w.joinIP(p)
 	if *c.Index == 0 {
 		if ip := joinIP(rec); ip != "" {
 			return ip, nil
@@ -413,15 +444,8 @@ func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Ch
 		return "", fmt.Errorf("%s: the provider reported no %s address for the head", c.Address, kind)
 	}
 	head := providers.NodeAddress(c.Pool, 0)
-	hc := w.plan.Change(head)
 	creating := w.plans(head)
-	usable := func() string {
-		r := w.get(head)
-		if r == nil || (creating && r.ID == hc.PriorID) {
-			return ""
-		}
-		return joinIP(r)
-	}
+	usable := func() string { return w.usableHeadIP(c, joinIP) }
 	if ip := usable(); ip != "" {
 		return ip, nil
 	}
@@ -451,6 +475,44 @@ func (w *walk) headAddr(ctx context.Context, p providers.Provider, c *planner.Ch
 		}
 	})
 	return ip, err
+}
+
+// joinIP returns the address a node of provider p is joined at: its
+// private one, or where nodes share no private network, its public one
+// when it has no private one.
+func (w *walk) joinIP(p providers.Provider) func(*state.Resource) string {
+	shared := p.Capabilities().PrivateNetwork
+	return func(r *state.Resource) string {
+		ip, _ := r.Attributes["private_ip"].(string)
+		if ip == "" && !shared {
+			ip, _ = r.Attributes["public_ip"].(string)
+		}
+		return ip
+	}
+}
+
+// usableHeadIP is the address (joinIP) of the worker c's head, once the
+// state holds the head this apply brings up; "" until then.
+func (w *walk) usableHeadIP(c *planner.Change, joinIP func(*state.Resource) string) string {
+	head := providers.NodeAddress(c.Pool, 0)
+	r := w.get(head)
+	if r == nil {
+		return ""
+	}
+	if hc := w.plan.Change(head); w.plans(head) && r.ID == hc.PriorID {
+		return ""
+	}
+	return joinIP(r)
+}
+
+// knownHeadAddr is headAddr when it needs no wait: ok is false while a
+// worker's head has no address in the state yet.
+func (w *walk) knownHeadAddr(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) (string, bool) {
+	if *c.Index > 0 && w.usableHeadIP(c, w.joinIP(p)) == "" {
+		return "", false
+	}
+	ip, err := w.headAddr(ctx, p, c, rec)
+	return ip, err == nil
 }
 
 // headErr says why a node cannot join a head this apply did not bring up.
