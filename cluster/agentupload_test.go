@@ -3,7 +3,9 @@ package cluster
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -79,6 +81,57 @@ func TestUploadAgentScript(t *testing.T) {
 		if !strings.Contains(s, `"$got" != abc`) {
 			t.Errorf("the upload does not check the sum of what it wrote: %s", s)
 		}
+	}
+}
+
+// TestSumScript runs the sum of the upload with OpenSSL, with a node's
+// OpenSSL that fails, and with none (coreutils only).
+func TestSumScript(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "binary")
+	data := bytes.Repeat([]byte("skyward"), 1000)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%x\n", sha256.Sum256(data))
+	// A PATH of the tools the script may use, from this machine.
+	bin := func(t *testing.T, tools ...string) string {
+		d := t.TempDir()
+		for _, tool := range tools {
+			p, err := exec.LookPath(tool)
+			if err != nil {
+				t.Fatalf("%s: %v", tool, err)
+			}
+			if err := os.Symlink(p, filepath.Join(d, tool)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	fake := func(t *testing.T, script string) string {
+		d := bin(t, "sha256sum", "cut", "sh")
+		if err := os.WriteFile(filepath.Join(d, "openssl"), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tests := map[string]string{
+		"no openssl":      bin(t, "sha256sum", "cut"),
+		"openssl output":  fake(t, `echo "`+strings.TrimSpace(want)+` *$4"`),
+		"openssl failing": fake(t, "echo broken >&2; exit 1"),
+	}
+	if _, err := exec.LookPath("openssl"); err == nil {
+		tests["this machine's openssl"] = bin(t, "openssl", "sha256sum", "cut")
+	}
+	for name, path := range tests {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command("/bin/sh", "-c", sumScript(file))
+			cmd.Env = []string{"PATH=" + path}
+			out, err := cmd.Output()
+			if err != nil || string(out) != want {
+				t.Errorf("sum %q (%v), want %q", out, err, want)
+			}
+		})
 	}
 }
 

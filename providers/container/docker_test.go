@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/skyward-sh/skyward/providers"
 )
@@ -191,9 +193,9 @@ func TestNodeCreate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantBinds := []string{"/" + sum + "/skyward:" + SeedPath + ":ro", files + ":" + NodeFilesPath + ":ro"}
-		if len(c.HostConfig.Binds) != 2 || !strings.HasSuffix(c.HostConfig.Binds[0], wantBinds[0]) || c.HostConfig.Binds[1] != wantBinds[1] {
-			t.Errorf("binds = %q, want the seed of the agent binary at %s and %s", c.HostConfig.Binds, SeedPath, wantBinds[1])
+		wantBinds := []string{files + ":" + NodeFilesPath + ":ro", "/" + sum + "/skyward:" + SeedPath + ":ro"}
+		if len(c.HostConfig.Binds) != 2 || c.HostConfig.Binds[0] != wantBinds[0] || !strings.HasSuffix(c.HostConfig.Binds[1], wantBinds[1]) {
+			t.Errorf("binds = %q, want %s and the seed of the agent binary at %s", c.HostConfig.Binds, wantBinds[0], SeedPath)
 		}
 		if diff := cmp.Diff(mountedEntrypoint(sum, 0), []string(c.Config.Entrypoint)); diff != "" {
 			t.Errorf("entrypoint (-want +got):\n%s", diff)
@@ -696,6 +698,51 @@ func BenchmarkCreateNode(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+			}
+		})
+	}
+}
+
+// An OpenSSH node gets its start script and the pool's key mounted from a
+// directory of its own on an engine of this machine, copied in elsewhere;
+// either way its user logs in with the key.
+func TestOpenSSHNodeFiles(t *testing.T) {
+	t.Parallel()
+	for _, copied := range []bool{false, true} {
+		t.Run(map[bool]string{false: "mounted", true: "copied"}[copied], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, Config{SSH: ModeOpenSSH, User: "ubuntu"})
+			e.p.copyAgent = copied
+			pool := e.create(e.poolResource("dev"))
+			o := e.create(e.nodeResource("dev", 0, pool, 0, 0))
+			ctx := context.Background()
+			c, err := dockerCli.ContainerInspect(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(openSSHEntrypoint("ubuntu", 0, !copied), []string(c.Config.Entrypoint)); diff != "" {
+				t.Errorf("entrypoint (-want +got):\n%s", diff)
+			}
+			files, err := e.p.nodeFilesDir(e.lineage, o.Private["name"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantBinds []string
+			if !copied {
+				wantBinds = []string{files + ":" + NodeFilesPath + ":ro"}
+			}
+			if diff := cmp.Diff(wantBinds, c.HostConfig.Binds, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("binds (-want +got):\n%s", diff)
+			}
+			out, err := exec.Command("docker", "exec", o.ID, "cat", "/home/ubuntu/.ssh/authorized_keys").CombinedOutput()
+			if err != nil || string(out) != e.pubKey+"\n" {
+				t.Errorf("ubuntu's authorized_keys: %q (%v), want the pool's key", out, err)
+			}
+			if err := e.p.Delete(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(files); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("node files after delete: %v", err)
 			}
 		})
 	}

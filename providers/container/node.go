@@ -62,12 +62,13 @@ func entrypoint(ttl time.Duration) []string {
 
 // openSSHInit starts the image's own OpenSSH server as PID 1, as a cloud
 // VM's boot does: it creates the login user ($1) with passwordless sudo
-// when the image lacks it, installs the pool's authorized key for it, makes
+// when the image lacks it, installs the pool's authorized key ($3, a file)
+// for it, makes
 // the host keys on the node and, with a ttl ($2, seconds), stops the
 // container after that long, whatever the controller does.
 const openSSHInit = `#!/bin/sh
 set -eu
-user=$1 ttl=$2
+user=$1 ttl=$2 keys=$3
 fail() { echo "skyward: $*" >&2; exit 78; }
 [ -x /usr/sbin/sshd ] || fail "the image has no OpenSSH server (/usr/sbin/sshd); install openssh-server in it, or use ssh = \"agent\""
 if [ "$user" != root ]; then
@@ -80,7 +81,7 @@ if [ "$user" != root ]; then
 fi
 home=$(getent passwd "$user" | cut -d: -f6)
 mkdir -p "$home/.ssh"
-cp /opt/skyward/authorized_keys "$home/.ssh/authorized_keys"
+cp "$keys" "$home/.ssh/authorized_keys"
 chown -R "$user" "$home/.ssh"
 chmod 0700 "$home/.ssh"
 chmod 0600 "$home/.ssh/authorized_keys"
@@ -95,13 +96,18 @@ fi
 exec /usr/sbin/sshd -D -e -h "$key"
 `
 
-// openSSHEntrypoint runs openSSHInit for user with a ttl.
-func openSSHEntrypoint(user string, ttl time.Duration) []string {
+// openSSHEntrypoint runs openSSHInit for user with a ttl, from the node's
+// mounted files or from the copies in the container.
+func openSSHEntrypoint(user string, ttl time.Duration, mounted bool) []string {
 	secs := int64(0)
 	if ttl > 0 {
 		secs = max(1, int64(math.Ceil(ttl.Seconds())))
 	}
-	return []string{"/bin/sh", OpenSSHInitPath, user, strconv.FormatInt(secs, 10)}
+	script, keys := OpenSSHInitPath, AuthorizedKeysPath
+	if mounted {
+		script, keys = nodeOpenSSHInitPath, nodeAuthorizedKeysPath
+	}
+	return []string{"/bin/sh", script, user, strconv.FormatInt(secs, 10), keys}
 }
 
 // ContainerName is the name of the container of node index of pool.
@@ -153,7 +159,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 	noInit := false
 	entry := entrypoint(spec.TTL)
 	if p.mode == ModeOpenSSH {
-		entry = openSSHEntrypoint(p.user, spec.TTL)
+		entry = openSSHEntrypoint(p.user, spec.TTL, false)
 	}
 	cfg := &container.Config{
 		Hostname:     spec.Hostname,
@@ -171,21 +177,13 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 		Tmpfs:        map[string]string{bakeStash: "mode=0700"},
 	}
 	host.Ulimits = p.ulimits
-	var seedSum string
-	if p.mountsAgent() {
-		dir, err := seedDir()
-		if err != nil {
-			return providers.Object{}, fmt.Errorf("create: %w", err)
-		}
-		seed, sum, err := agentSeed(spec.AgentBinary, p.mountedSeeds(dir))
-		if err != nil {
-			return providers.Object{}, fmt.Errorf("create: %w", err)
-		}
+	mounted := p.mountsFiles()
+	if mounted {
 		files, err := p.nodeFilesDir(r.Lineage, name)
 		if err != nil {
 			return providers.Object{}, fmt.Errorf("create: %w", err)
 		}
-		if err := writeNodeFilesDir(files, spec); err != nil {
+		if err := writeNodeFilesDir(files, p.mode, spec); err != nil {
 			return providers.Object{}, fmt.Errorf("create: %w", err)
 		}
 		defer func() {
@@ -197,9 +195,22 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 		if root, err := p.nodeFilesRoot(); err == nil {
 			pruneNodeFiles(root, time.Now(), p.mountSources)
 		}
-		host.Binds = []string{seed + ":" + SeedPath + ":ro", files + ":" + NodeFilesPath + ":ro"}
+		host.Binds = append(host.Binds, files+":"+NodeFilesPath+":ro")
+		if p.mode == ModeOpenSSH {
+			cfg.Entrypoint = openSSHEntrypoint(p.user, spec.TTL, true)
+		}
+	}
+	if p.mountsAgent() {
+		dir, err := seedDir()
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		seed, sum, err := agentSeed(spec.AgentBinary, p.mountedSeeds(dir))
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
+		host.Binds = append(host.Binds, seed+":"+SeedPath+":ro")
 		cfg.Entrypoint = mountedEntrypoint(sum, spec.TTL)
-		seedSum = sum
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},
@@ -219,7 +230,7 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 		return providers.Object{}, fmt.Errorf("create: container %s: %w", name, err)
 	}
 
-	err = p.setUp(ctx, created.ID, spec, seedSum)
+	err = p.setUp(ctx, created.ID, spec, mounted)
 	if err != nil {
 		// No leaks: the caller never learns this container's id.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -234,11 +245,11 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 		Private: map[string]string{"name": name, "network": netName}}, nil
 }
 
-// setUp copies the node's files into a created container and starts it.
-// With seedSum, the agent binary of that sha256 is mounted at SeedPath
-// and the node's files at NodeFilesPath: nothing is copied.
-func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, seedSum string) error {
-	if seedSum == "" {
+// setUp copies the node's files into a created container and starts it;
+// mounted, they are mounted at NodeFilesPath (and the agent binary at
+// SeedPath): nothing is copied.
+func (p *Provider) setUp(ctx context.Context, id string, spec *providers.NodeSpec, mounted bool) error {
+	if !mounted {
 		if err := p.copyFiles(ctx, id, spec); err != nil {
 			return fmt.Errorf("copy agent and keys: %w", err)
 		}

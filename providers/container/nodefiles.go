@@ -21,10 +21,12 @@ import (
 // them in place, and a bake never commits them.
 const NodeFilesPath = agent.Root + "/node"
 
-// The node files, as a mounted node sees them.
+// The node files, as a mounted node sees them: the authorized keys, and
+// in agent mode the host key, in OpenSSH mode the start script.
 const (
 	nodeHostKeyPath        = NodeFilesPath + "/ssh_host_ed25519_key"
 	nodeAuthorizedKeysPath = NodeFilesPath + "/authorized_keys"
+	nodeOpenSSHInitPath    = NodeFilesPath + "/openssh-init.sh"
 )
 
 // nodeFilesTTL is the age after which a directory of node files that no
@@ -82,10 +84,10 @@ func (p *Provider) nodeFilesDir(lineage, name string) (string, error) {
 	return filepath.Join(root, lineage, name), nil
 }
 
-// writeNodeFilesDir writes the host key and authorized keys of spec into
-// dir, readable by its owner only: the nodes' root reads them as the
-// engine's root (or, rootless, as this user).
-func writeNodeFilesDir(dir string, spec *providers.NodeSpec) error {
+// writeNodeFilesDir writes the files of a node of mode into dir, readable
+// by its owner only: the nodes' root reads them as the engine's root (or,
+// rootless, as this user).
+func writeNodeFilesDir(dir, mode string, spec *providers.NodeSpec) error {
 	// A prune elsewhere may remove the lineage's empty directory between
 	// the steps of MkdirAll: try again.
 	err := os.MkdirAll(dir, 0o700)
@@ -95,19 +97,19 @@ func writeNodeFilesDir(dir string, spec *providers.NodeSpec) error {
 	if err != nil {
 		return fmt.Errorf("node files: %w", err)
 	}
-	files := []struct {
-		path string
-		data []byte
-	}{
-		{filepath.Join(dir, filepath.Base(nodeHostKeyPath)), spec.HostKey},
-		{filepath.Join(dir, filepath.Base(nodeAuthorizedKeysPath)), []byte(spec.AuthorizedKey + "\n")},
+	files := map[string][]byte{nodeAuthorizedKeysPath: []byte(spec.AuthorizedKey + "\n")}
+	if mode == ModeOpenSSH {
+		files[nodeOpenSSHInitPath] = []byte(openSSHInit)
+	} else {
+		files[nodeHostKeyPath] = spec.HostKey
 	}
-	for _, f := range files {
-		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+	for name, data := range files {
+		path := filepath.Join(dir, filepath.Base(name))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return fmt.Errorf("node files: %w", err)
 		}
 		// An existing file (a create tried again) keeps its mode otherwise.
-		if err := os.Chmod(f.path, 0o600); err != nil {
+		if err := os.Chmod(path, 0o600); err != nil {
 			return fmt.Errorf("node files: %w", err)
 		}
 	}

@@ -33,11 +33,17 @@ const SeedPath = agent.Root + "/seed/skyward"
 // user keeps around for a while.
 const seedTTL = 30 * 24 * time.Hour
 
+// mountsFiles reports whether this provider bind-mounts the node's files
+// (NodeFilesPath) into its nodes rather than copying them in: an engine on
+// this machine (a unix socket), but nerdctl.
+func (p *Provider) mountsFiles() bool {
+	return p.binary != RuntimeNerdctl && strings.HasPrefix(p.endpoint, "unix://") && !p.copyAgent
+}
+
 // mountsAgent reports whether this provider bind-mounts the agent binary
-// and the node's files (NodeFilesPath) into its nodes rather than copying
-// them in.
+// into its nodes (agent mode, with mountsFiles) rather than copying it in.
 func (p *Provider) mountsAgent() bool {
-	return p.mode == ModeAgent && p.binary != RuntimeNerdctl && strings.HasPrefix(p.endpoint, "unix://") && !p.copyAgent
+	return p.mode == ModeAgent && p.mountsFiles()
 }
 
 var seedMu sync.Mutex
