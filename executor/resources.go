@@ -360,6 +360,11 @@ func shortID(id string) string {
 	return id
 }
 
+// connectPoll is how often connect tries a node that does not answer SSH
+// yet: a container's server listens within tens of milliseconds of its
+// start, and a refused attempt costs next to nothing.
+const connectPoll = 10 * time.Millisecond
+
 // connect waits until the node answers SSH and returns the connection;
 // the caller closes it. A node whose host key is pinned must present it; a
 // node with none pinned yet (first contact) has the key it presents
@@ -381,13 +386,13 @@ func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resour
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if ep.HostKey != "" {
-		cl, err := cluster.WaitDial(cctx, ep, 20*time.Millisecond)
+		cl, err := cluster.WaitDial(cctx, ep, connectPoll)
 		if err != nil {
 			return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
 		}
 		return cl, nil
 	}
-	cl, key, err := cluster.WaitDialRecord(cctx, ep, 20*time.Millisecond)
+	cl, key, err := cluster.WaitDialRecord(cctx, ep, connectPoll)
 	if err != nil {
 		return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
 	}
