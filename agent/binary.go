@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -153,24 +154,32 @@ func isHexSum(s string) bool {
 
 // LinkBinary makes path (BinaryPath on a node) a symbolic link to the
 // running executable, whose sha256 is sum, and records sum beside it
-// (path + ".sha256"), unless path is a file of its own: a binary installed
-// over the link since (an upgrade over SSH), which is kept: own then
-// reports that path is that other binary, to be run instead.
+// (path + ".sha256"), unless path is a file of its own that was installed
+// over the link in the life of the container id (an upgrade over SSH,
+// followed by a restart): own then reports that path is that binary, to be
+// run instead. id names one container (a new one gets a new id), so that a
+// binary an image holds (a prebaked image of a node that had one) is
+// replaced by the link all the same.
 //
 // A container node whose binary is mounted read-only from its host runs
 // this as PID 1 at every start: the link points into the mount, whatever
-// the image held before (a prebaked image carries the link of the node it
-// was baked from, with that node's sum).
-func LinkBinary(path, sum string) (own bool, err error) {
+// the image held before.
+func LinkBinary(path, sum, id string) (own bool, err error) {
 	if !isHexSum(sum) {
 		return false, fmt.Errorf("link %s: %q is not a sha256", path, sum)
+	}
+	if id == "" || strings.ContainsAny(id, "\n/") {
+		return false, fmt.Errorf("link %s: bad container id %q", path, id)
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
+	idPath := path + ".link-id"
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-		return true, nil
+		if got, err := os.ReadFile(idPath); err == nil && string(got) == id+"\n" {
+			return true, nil
+		}
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
@@ -183,7 +192,8 @@ func LinkBinary(path, sum string) (own bool, err error) {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
 	// The sum first: a link whose sum is another binary's would make a
-	// controller trust a binary it did not install.
+	// controller trust a binary it did not install. The id last: until it
+	// is written, the next start links again.
 	if err := replaceFile(path+".sha256", []byte(sum+"\n"), 0o600); err != nil {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
@@ -194,6 +204,9 @@ func LinkBinary(path, sum string) (own bool, err error) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
+		return false, fmt.Errorf("link %s: %w", path, err)
+	}
+	if err := replaceFile(idPath, []byte(id+"\n"), 0o644); err != nil {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
 	return false, nil

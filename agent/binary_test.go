@@ -136,7 +136,7 @@ func TestLinkBinary(t *testing.T) {
 	}
 
 	t.Run("missing", func(t *testing.T) {
-		own, err := LinkBinary(bin, sum)
+		own, err := LinkBinary(bin, sum, "c1")
 		if err != nil || own {
 			t.Fatalf("LinkBinary = %v, %v; want the link made", own, err)
 		}
@@ -153,14 +153,15 @@ func TestLinkBinary(t *testing.T) {
 		if err := os.WriteFile(bin+".sha256", []byte(strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		own, err := LinkBinary(bin, sum)
+		own, err := LinkBinary(bin, sum, "c1")
 		if err != nil || own {
 			t.Fatalf("LinkBinary = %v, %v; want the link made", own, err)
 		}
 		check(t, sum)
 	})
 
-	t.Run("upgraded", func(t *testing.T) {
+	upgrade := func(t *testing.T) string {
+		t.Helper()
 		os.Remove(bin)
 		if err := os.WriteFile(bin, []byte("an upgrade"), 0o755); err != nil {
 			t.Fatal(err)
@@ -169,7 +170,24 @@ func TestLinkBinary(t *testing.T) {
 		if err := os.WriteFile(bin+".sha256", []byte(upgraded), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		own, err := LinkBinary(bin, sum)
+		return upgraded
+	}
+
+	t.Run("image's binary", func(t *testing.T) {
+		// A prebaked image of a node that had a binary of its own: another
+		// container's.
+		upgrade(t)
+		own, err := LinkBinary(bin, sum, "c2")
+		if err != nil || own {
+			t.Fatalf("LinkBinary = %v, %v; want the link made", own, err)
+		}
+		check(t, sum)
+	})
+
+	t.Run("upgraded", func(t *testing.T) {
+		// Installed over the link of container c2, which then restarts.
+		upgraded := upgrade(t)
+		own, err := LinkBinary(bin, sum, "c2")
 		if err != nil || !own {
 			t.Fatalf("LinkBinary = %v, %v; want the upgrade kept", own, err)
 		}
@@ -181,10 +199,12 @@ func TestLinkBinary(t *testing.T) {
 		}
 	})
 
-	t.Run("bad sum", func(t *testing.T) {
+	t.Run("bad arguments", func(t *testing.T) {
 		other := filepath.Join(dir, "other", "skyward")
-		if _, err := LinkBinary(other, "not a sum"); err == nil {
-			t.Fatal("LinkBinary with a bad sum succeeded")
+		for _, args := range [][2]string{{"not a sum", "c1"}, {sum, ""}, {sum, "a/b"}} {
+			if _, err := LinkBinary(other, args[0], args[1]); err == nil {
+				t.Errorf("LinkBinary with sum %q, id %q succeeded", args[0], args[1])
+			}
 		}
 		if _, err := os.Lstat(other); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("a refused link left %s: %v", other, err)

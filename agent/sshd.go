@@ -176,11 +176,12 @@ func RunSSHD(args []string, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", 0, "stop everything and exit after this long (0: never)")
 	link := fs.String("link", "", "make `PATH` a symbolic link to this binary (see LinkBinary), then serve with the binary at PATH")
 	linkSum := fs.String("link-sum", "", "with -link: this binary's sha256, recorded beside the link")
+	linkID := fs.String("link-id", "", "with -link: the container's own id (see LinkBinary)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *link != "" {
-		own, err := LinkBinary(*link, *linkSum)
+		own, err := LinkBinary(*link, *linkSum, *linkID)
 		if err != nil {
 			fmt.Fprintf(stderr, "skyward agent sshd: %v\n", err)
 			return 1

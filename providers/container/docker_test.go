@@ -197,7 +197,16 @@ func TestNodeCreate(t *testing.T) {
 		if len(c.HostConfig.Binds) != 2 || c.HostConfig.Binds[0] != wantBinds[0] || !strings.HasSuffix(c.HostConfig.Binds[1], wantBinds[1]) {
 			t.Errorf("binds = %q, want %s and the seed of the agent binary at %s", c.HostConfig.Binds, wantBinds[0], SeedPath)
 		}
-		if diff := cmp.Diff(mountedEntrypoint(sum, 0), []string(c.Config.Entrypoint)); diff != "" {
+		var id string
+		for _, a := range c.Config.Entrypoint {
+			if v, ok := strings.CutPrefix(a, "-link-id="); ok {
+				id = v
+			}
+		}
+		if len(id) != 16 {
+			t.Errorf("link id %q, want 16 hex digits of the container's own", id)
+		}
+		if diff := cmp.Diff(mountedEntrypoint(sum, id, 0), []string(c.Config.Entrypoint)); diff != "" {
 			t.Errorf("entrypoint (-want +got):\n%s", diff)
 		}
 		checkFiles(t, o.ID, map[string]wantFile{

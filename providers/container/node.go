@@ -209,8 +209,12 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 		if err != nil {
 			return providers.Object{}, fmt.Errorf("create: %w", err)
 		}
+		id, err := newLinkID()
+		if err != nil {
+			return providers.Object{}, fmt.Errorf("create: %w", err)
+		}
 		host.Binds = append(host.Binds, seed+":"+SeedPath+":ro")
-		cfg.Entrypoint = mountedEntrypoint(sum, spec.TTL)
+		cfg.Entrypoint = mountedEntrypoint(sum, id, spec.TTL)
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {Aliases: aliases(spec.Hostname)},

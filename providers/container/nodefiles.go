@@ -1,6 +1,8 @@
 package container
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,8 +38,8 @@ const nodeFilesTTL = 24 * time.Hour
 
 // mountedEntrypoint starts the mounted agent binary as PID 1, which links
 // it at AgentPath (with its sha256, sum) before serving SSH with the node
-// files; see entrypoint.
-func mountedEntrypoint(sum string, ttl time.Duration) []string {
+// files; id is the container's own (see agent.LinkBinary); see entrypoint.
+func mountedEntrypoint(sum, id string, ttl time.Duration) []string {
 	e := []string{
 		SeedPath, "agent", "sshd",
 		"-listen=:22",
@@ -45,11 +47,21 @@ func mountedEntrypoint(sum string, ttl time.Duration) []string {
 		"-authorized-keys=" + nodeAuthorizedKeysPath,
 		"-link=" + AgentPath,
 		"-link-sum=" + sum,
+		"-link-id=" + id,
 	}
 	if ttl > 0 {
 		e = append(e, "-ttl="+ttl.String())
 	}
 	return e
+}
+
+// newLinkID returns a new container's id for agent.LinkBinary.
+func newLinkID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // nodeFilesBase holds the node files of every engine, beside the seeds.
