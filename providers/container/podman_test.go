@@ -204,8 +204,19 @@ func TestPodmanNode(t *testing.T) {
 		if img.Config == nil || img.Config.Labels[LabelBake] == "" || !slices.ContainsFunc(img.Config.Env, func(s string) bool { return strings.HasPrefix(s, "PATH=") }) {
 			t.Errorf("baked image config %+v: want the bake label and the base image's PATH", img.Config)
 		}
-		// The node's secrets went back after the commit.
-		podmanExec(t, o.ID, "test -s "+HostKeyPath+" && test -s "+AuthorizedKeysPath)
+		// The node's keys (mounted, so never part of a commit) are still
+		// there after it, and the image holds none of them.
+		podmanExec(t, o.ID, "test -s "+nodeHostKeyPath+" && test -s "+nodeAuthorizedKeysPath)
+		var nofile syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+			t.Fatal(err)
+		}
+		// The limits skyward gives Podman's nodes: its defaults fail here.
+		if out, err := exec.Command("podman", "run", "--rm", "--ulimit", fmt.Sprintf("nofile=%d:%d", nofile.Cur, nofile.Max), "--ulimit", "nproc=2048:2048",
+			"--entrypoint", "/bin/sh", ref, "-c",
+			"ls -A "+NodeFilesPath+" 2>/dev/null; ls "+HostKeyPath+" "+AuthorizedKeysPath+" 2>/dev/null; true").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("the baked image holds node keys: %q (%v)", out, err)
+		}
 	})
 }
 
