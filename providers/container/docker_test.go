@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -738,10 +740,19 @@ func TestOpenSSHNodeFiles(t *testing.T) {
 			}
 			var wantBinds []string
 			if !copied {
-				wantBinds = []string{files + ":" + NodeFilesPath + ":ro"}
+				// The uploaded binary's directory too, on this machine's disk.
+				wantBinds = []string{files + ":" + NodeFilesPath + ":ro", filepath.Join(files, "bin") + ":" + path.Dir(AgentPath)}
 			}
 			if diff := cmp.Diff(wantBinds, c.HostConfig.Binds, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("binds (-want +got):\n%s", diff)
+			}
+			if !copied {
+				if out, err := exec.Command("docker", "exec", o.ID, "sh", "-c", "echo upload > "+path.Dir(AgentPath)+"/x").CombinedOutput(); err != nil {
+					t.Fatalf("write into %s: %v\n%s", path.Dir(AgentPath), err, out)
+				}
+				if got, err := os.ReadFile(filepath.Join(files, "bin", "x")); err != nil || string(got) != "upload\n" {
+					t.Errorf("a file written to %s is %q (%v) on this machine", path.Dir(AgentPath), got, err)
+				}
 			}
 			out, err := exec.Command("docker", "exec", o.ID, "cat", "/home/ubuntu/.ssh/authorized_keys").CombinedOutput()
 			if err != nil || string(out) != e.pubKey+"\n" {
