@@ -173,6 +173,7 @@ func (e *Executor) Apply(ctx context.Context, p *planner.Plan, st *state.State) 
 		}()
 	}
 	wg.Wait()
+	w.closeHeads()
 	w.res.State = w.st
 	if w.res.Interrupted {
 		errs = append(errs, ErrInterrupted)
@@ -245,6 +246,12 @@ type walk struct {
 	// saved is closed, and replaced, by every save: steps that wait for
 	// another step's resource to appear in the state wake on it.
 	saved chan struct{}
+	// heads holds, by pool, the connection to the head that the pool's
+	// workers share to announce themselves and wait for their join.
+	heads map[string]*headConn
+	// lostHeads are connections to heads that were lost and replaced,
+	// closed with the others.
+	lostHeads []*headConn
 }
 
 // succeeded reports whether the step with the given ID finished without

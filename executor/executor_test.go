@@ -317,6 +317,11 @@ func TestApplyCreate(t *testing.T) {
 				if len(starts) != 1 || (i == 0 && starts[0] != "bootstrap") {
 					t.Errorf("%s: agent starts %q, want one, in the bootstrap for the head", addr, starts)
 				}
+				// The workers announce themselves over the head's own
+				// connection: every node takes one.
+				if got := n.connections(); got != 1 {
+					t.Errorf("%s: %d SSH connections, want 1", addr, got)
+				}
 				cfg, err := n.agentConfig()
 				if err != nil {
 					t.Fatalf("%s: agent config: %v", addr, err)

@@ -309,6 +309,8 @@ type fakeNode struct {
 	// starts records how each agent start came: "bootstrap" (agent
 	// bootstrap -start) or "serve" (StartAgent's own command).
 	starts []string
+	// accepted counts the SSH connections the node took.
+	accepted int
 	// announced holds, on a head, the workers the controller announced;
 	// the fake admits them at once.
 	announced map[int]string
@@ -364,6 +366,7 @@ func (n *fakeNode) serve() {
 			return
 		}
 		n.conns[c] = true
+		n.accepted++
 		n.wg.Add(1)
 		n.mu.Unlock()
 		go func() {
@@ -599,6 +602,12 @@ func (n *fakeNode) started(how string) {
 	defer n.mu.Unlock()
 	n.agentUp = true
 	n.starts = append(n.starts, how)
+}
+
+func (n *fakeNode) connections() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.accepted
 }
 
 func (n *fakeNode) agentStarts() []string {

@@ -81,7 +81,13 @@ func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner
 	if err != nil {
 		return false, err
 	}
-	defer cl.Close()
+	if *c.Index == 0 && w.poolSize(c.Pool) > 1 {
+		// The pool's workers announce themselves over it: no dial of
+		// their own once the head's agent runs.
+		w.shareHead(c.Pool, cl)
+	} else {
+		defer cl.Close()
+	}
 	err = w.bringUpOn(ctx, cl, p, c, rec, opt)
 	// The connection's end is noticed a moment after the call that failed
 	// on it.
@@ -181,9 +187,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		announceOnce.Do(func() {})          // none starts after this
 		if announcing != nil && !received { // the agent did not start
 			hcancel()
-			if a := <-announcing; a.cl != nil {
-				a.cl.Close()
-			}
+			<-announcing // its connection is the pool's, closed with the apply
 		}
 	}()
 	agentConfig := func(head string) cluster.AgentConfig {
@@ -241,8 +245,7 @@ func (w *walk) bringUpOn(ctx context.Context, cl *cluster.Client, p providers.Pr
 		if a.err != nil {
 			return headErr(a.err)
 		}
-		headCl = a.cl
-		defer headCl.Close()
+		headCl = a.cl // the pool's, closed with the apply
 	}
 
 	w.phase(c, "joining")
@@ -327,15 +330,89 @@ func (w *walk) announce(ctx context.Context, c *planner.Change, token, addr stri
 	}
 	actx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	hcl, err := cluster.WaitDial(actx, ep, 50*time.Millisecond)
+	hcl, err := w.headClient(actx, c.Pool, ep)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reach the head %s: %w", c.Address, headAddr, err)
 	}
 	if err := cluster.AnnounceMember(actx, hcl, token, *c.Index, addr, w.poolSize(c.Pool)); err != nil {
-		hcl.Close()
 		return nil, fmt.Errorf("%s: %w", c.Address, err)
 	}
 	return hcl, nil
+}
+
+// headConn is a connection to a pool's head, dialed once for its workers.
+type headConn struct {
+	once sync.Once
+	cl   *cluster.Client
+	err  error
+}
+
+// headClient returns the connection to the head of pool at ep that the
+// pool's workers share in this apply (closed when the apply ends), dialing
+// it for the first of them; one that was lost is dialed again.
+func (w *walk) headClient(ctx context.Context, pool string, ep cluster.Endpoint) (*cluster.Client, error) {
+	for attempt := 0; ; attempt++ {
+		w.mu.Lock()
+		if w.heads == nil {
+			w.heads = map[string]*headConn{}
+		}
+		h := w.heads[pool]
+		if h == nil {
+			h = &headConn{}
+			w.heads[pool] = h
+		}
+		w.mu.Unlock()
+		h.once.Do(func() {
+			// Not the first worker's context: its end must not fail the
+			// others.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), joinTimeout)
+			defer cancel()
+			h.cl, h.err = cluster.WaitDial(dctx, ep, 50*time.Millisecond)
+		})
+		if h.err != nil {
+			return nil, h.err
+		}
+		if !h.cl.Lost() || attempt == reconnects {
+			return h.cl, nil
+		}
+		w.mu.Lock()
+		if w.heads[pool] == h {
+			delete(w.heads, pool)
+			w.lostHeads = append(w.lostHeads, h)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// shareHead makes cl, a connection to the head of pool, the one its
+// workers share (see headClient); the walk closes it when the apply ends.
+func (w *walk) shareHead(pool string, cl *cluster.Client) {
+	h := &headConn{cl: cl}
+	h.once.Do(func() {})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.heads == nil {
+		w.heads = map[string]*headConn{}
+	}
+	if old := w.heads[pool]; old != nil {
+		w.lostHeads = append(w.lostHeads, old)
+	}
+	w.heads[pool] = h
+}
+
+// closeHeads closes the connections to the heads.
+func (w *walk) closeHeads() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, h := range w.heads {
+		w.lostHeads = append(w.lostHeads, h)
+	}
+	for _, h := range w.lostHeads {
+		if h.cl != nil {
+			h.cl.Close()
+		}
+	}
+	w.heads, w.lostHeads = nil, nil
 }
 
 // recipe is the bootstrap recipe of a node's image, from its desired
