@@ -45,26 +45,23 @@ func newBatchWaiter(p *Provider) *batch.Waiter[types.Instance] {
 // runs with an address to reach it at.
 func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
 	for {
-		ch := p.waiter.Add(o.ID, time.Now())
-		select {
-		case <-ctx.Done():
-			p.waiter.Remove(o.ID, ch)
-			return providers.Object{}, ctx.Err()
-		case r := <-ch:
-			if r.Err != nil {
-				return providers.Object{}, fmt.Errorf("%s: wait: %w", o.Address, r.Err)
-			}
-			if !r.Found || gone(r.Value) {
-				return providers.Object{}, fmt.Errorf("%s: instance %s is gone: %w", o.Address, o.ID, providers.ErrNotFound)
-			}
-			got := p.nodeObject(r.Value)
-			if got.Running && got.SSH.IsZero() {
-				return providers.Object{}, fmt.Errorf("%s: instance %s runs but has no public address to reach it at; "+
-					`set ssh_address = "private" (controller inside the VPC), ssh_proxy_command, or a subnet that assigns public addresses`, o.Address, o.ID)
-			}
-			if got.Running {
-				return got, nil
-			}
+		r, err := p.waiter.Next(ctx, o.ID, time.Now())
+		if err != nil {
+			return providers.Object{}, err
+		}
+		if r.Err != nil {
+			return providers.Object{}, fmt.Errorf("%s: wait: %w", o.Address, r.Err)
+		}
+		if !r.Found || gone(r.Value) {
+			return providers.Object{}, fmt.Errorf("%s: instance %s is gone: %w", o.Address, o.ID, providers.ErrNotFound)
+		}
+		got := p.nodeObject(r.Value)
+		if got.Running && got.SSH.IsZero() {
+			return providers.Object{}, fmt.Errorf("%s: instance %s runs but has no public address to reach it at; "+
+				`set ssh_address = "private" (controller inside the VPC), ssh_proxy_command, or a subnet that assigns public addresses`, o.Address, o.ID)
+		}
+		if got.Running {
+			return got, nil
 		}
 	}
 }

@@ -44,15 +44,10 @@ func newBatchWaiter(p *Provider) *batch.Waiter[apiPod] {
 func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
 	exited, since := 0, time.Now()
 	for {
-		ch := p.waiter.Add(o.ID, since)
-		var r batch.Result[apiPod]
-		select {
-		case <-ctx.Done():
-			p.waiter.Remove(o.ID, ch)
-			return providers.Object{}, ctx.Err()
-		case r = <-ch:
-		}
+		r, err := p.waiter.Next(ctx, o.ID, since)
 		switch {
+		case err != nil:
+			return providers.Object{}, err
 		case r.Err != nil:
 			return providers.Object{}, r.Err
 		case !r.Found:

@@ -3,6 +3,7 @@
 package batch
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -77,6 +78,19 @@ func (w *Waiter[T]) Remove(id string, ch chan Result[T]) {
 	}
 	if len(e.chans) == 0 {
 		delete(w.waiting, id)
+	}
+}
+
+// Next waits for the next poll that settles id, counting its wait from
+// since (see Add), or until ctx is done.
+func (w *Waiter[T]) Next(ctx context.Context, id string, since time.Time) (Result[T], error) {
+	ch := w.Add(id, since)
+	select {
+	case <-ctx.Done():
+		w.Remove(id, ch)
+		return Result[T]{}, ctx.Err()
+	case r := <-ch:
+		return r, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -88,5 +89,29 @@ func TestWaiterPollError(t *testing.T) {
 		if r := <-ch; !errors.Is(r.Err, boom) {
 			t.Errorf("after a failed poll: %+v, want its error", r)
 		}
+	}
+}
+
+// TestWaiterNext: Next returns the settling poll's result, and a wait cut
+// short by its context leaves nothing waited for.
+func TestWaiterNext(t *testing.T) {
+	w := &Waiter[int]{
+		Poll:    func([]string) (map[string]int, error) { return map[string]int{"a": 7}, nil },
+		Settled: func(_ int, found bool, _ time.Duration) bool { return found },
+		First:   time.Millisecond, Max: time.Millisecond,
+	}
+	if r, err := w.Next(context.Background(), "a", time.Now()); err != nil || !r.Found || r.Value != 7 {
+		t.Errorf("Next(a) = %+v, %v; want 7", r, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := w.Next(ctx, "missing", time.Now()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Next of an id never settled: %v, want the context's error", err)
+	}
+	w.mu.Lock()
+	left := len(w.waiting)
+	w.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d ids still waited for after Next gave up", left)
 	}
 }
