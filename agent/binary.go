@@ -127,13 +127,7 @@ func rememberSum(path, sum string) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(dir, ".sum-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.WriteString(sum)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), path) != nil {
-		os.Remove(tmp.Name())
+	if writeFile(path, []byte(sum), 0o600) != nil {
 		return
 	}
 	entries, _ := os.ReadDir(dir)
@@ -194,7 +188,7 @@ func LinkBinary(path, sum, id string) (own bool, err error) {
 	// The sum first: a link whose sum is another binary's would make a
 	// controller trust a binary it did not install. The id last: until it
 	// is written, the next start links again.
-	if err := replaceFile(path+".sha256", []byte(sum+"\n"), 0o600); err != nil {
+	if err := writeFile(path+".sha256", []byte(sum+"\n"), 0o600); err != nil {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
 	tmp := path + ".link"
@@ -206,29 +200,8 @@ func LinkBinary(path, sum, id string) (own bool, err error) {
 		os.Remove(tmp)
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
-	if err := replaceFile(idPath, []byte(id+"\n"), 0o644); err != nil {
+	if err := writeFile(idPath, []byte(id+"\n"), 0o644); err != nil {
 		return false, fmt.Errorf("link %s: %w", path, err)
 	}
 	return false, nil
-}
-
-// replaceFile writes data to path through a temporary file and a rename.
-func replaceFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
