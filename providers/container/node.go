@@ -65,9 +65,8 @@ func entrypoint(ttl time.Duration) []string {
 // openSSHInit starts the image's own OpenSSH server as PID 1, as a cloud
 // VM's boot does: it creates the login user ($1) with passwordless sudo
 // when the image lacks it, installs the pool's authorized key ($3, a file)
-// for it, makes
-// the host keys on the node and, with a ttl ($2, seconds), stops the
-// container after that long, whatever the controller does.
+// for it, makes the host keys on the node and, with a ttl ($2, seconds),
+// stops the container after that long, whatever the controller does.
 const openSSHInit = `#!/bin/sh
 set -eu
 user=$1 ttl=$2 keys=$3
@@ -194,9 +193,11 @@ func (p *Provider) createNode(ctx context.Context, r providers.Resource) (_ prov
 				_ = p.removeNodeFiles(r.Lineage, name)
 			}
 		}()
-		if root, err := p.nodeFilesRoot(); err == nil {
-			pruneNodeFiles(root, time.Now(), p.mountSources)
-		}
+		p.pruneOnce.Do(func() {
+			if root, err := p.nodeFilesRoot(); err == nil {
+				pruneNodeFiles(root, time.Now(), p.mountSources)
+			}
+		})
 		host.Binds = append(host.Binds, files+":"+NodeFilesPath+":ro")
 		if p.mode == ModeOpenSSH {
 			cfg.Entrypoint = openSSHEntrypoint(p.user, spec.TTL, true)

@@ -212,6 +212,9 @@ type Provider struct {
 	// sharedMu serialises creating the shared network: the engine's
 	// duplicate-name check is not atomic, and pools are created in parallel.
 	sharedMu sync.Mutex
+	// pruneOnce prunes stale node files at the first node create of the
+	// process, not at every one.
+	pruneOnce sync.Once
 }
 
 var _ providers.Provider = (*Provider)(nil)
