@@ -282,12 +282,10 @@ func sumScript(file string) string {
 // checkArch makes sure a node whose `uname -m` is machine runs the ELF
 // binary at localPath.
 func checkArch(localPath, machine string) error {
-	f, err := elf.Open(localPath)
+	want, err := binaryMachine(localPath)
 	if err != nil {
-		return fmt.Errorf("%s: %w", localPath, err)
+		return err
 	}
-	want := map[elf.Machine]string{elf.EM_X86_64: "x86_64", elf.EM_AARCH64: "aarch64"}[f.Machine]
-	f.Close()
 	got := machine
 	if got == "arm64" {
 		got = "aarch64"
