@@ -68,10 +68,7 @@ func TestWaiterNotFound(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	w.Remove("new", ch)
-	w.mu.Lock()
-	left := len(w.waiting)
-	w.mu.Unlock()
-	if left != 0 {
+	if left := waiting(w); left != 0 {
 		t.Errorf("%d ids still waited for after Remove", left)
 	}
 }
@@ -108,10 +105,14 @@ func TestWaiterNext(t *testing.T) {
 	if _, err := w.Next(ctx, "missing", time.Now()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Next of an id never settled: %v, want the context's error", err)
 	}
-	w.mu.Lock()
-	left := len(w.waiting)
-	w.mu.Unlock()
-	if left != 0 {
+	if left := waiting(w); left != 0 {
 		t.Errorf("%d ids still waited for after Next gave up", left)
 	}
+}
+
+// waiting is how many ids w waits for.
+func waiting[T any](w *Waiter[T]) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiting)
 }
