@@ -172,6 +172,7 @@ func rewriteScripts(t *testing.T, names []string, extra string) string {
 var openSSHScripts = []string{
 	"apply_fresh_pool", "apply_bootstrap", "apply_bootstrap_failure", "apply_killed", "apply_ttl",
 	"apply_prebaked", "plan_drift", "run_executions", "run_failures", "run_lost", "run_stream_interrupt",
+	"apply_killed_setup",
 }
 
 func TestScriptsOpenSSH(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,11 @@ import (
 	"testing"
 )
 
-func TestOnLoopback(t *testing.T) {
+func TestNearby(t *testing.T) {
+	_, bridge, _ := net.ParseCIDR("172.28.0.1/16")
+	bridge.IP = net.ParseIP("172.28.0.1")
+	_, lo, _ := net.ParseCIDR("127.0.0.1/8")
+	addrs := func() ([]net.Addr, error) { return []net.Addr{lo, bridge}, nil }
 	tests := map[string]struct {
 		ep   Endpoint
 		want bool
@@ -22,29 +27,35 @@ func TestOnLoopback(t *testing.T) {
 		"published container port": {Endpoint{Host: "127.0.0.1", Port: 32768}, true},
 		"localhost":                {Endpoint{Host: "localhost"}, true},
 		"ipv6 loopback":            {Endpoint{Host: "::1"}, true},
+		"container on a bridge":    {Endpoint{Host: "172.28.0.3", Port: 22}, true},
 		"private address":          {Endpoint{Host: "10.0.3.7"}, false},
 		"public name":              {Endpoint{Host: "ec2-3-4-5-6.compute.amazonaws.com"}, false},
 		"loopback through a proxy": {Endpoint{Host: "127.0.0.1", ProxyCommand: "nc %h %p"}, false},
+		"bridge through a proxy":   {Endpoint{Host: "172.28.0.3", ProxyCommand: "nc %h %p"}, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := tc.ep.onLoopback(); got != tc.want {
-				t.Errorf("onLoopback() = %v, want %v", got, tc.want)
+			if got := tc.ep.nearbyOn(addrs); got != tc.want {
+				t.Errorf("nearby() = %v, want %v", got, tc.want)
 			}
 		})
 	}
 }
 
-// TestGzipped: the compressed binary decompresses to the binary, is
-// smaller, and is made once per sum.
-func TestGzipped(t *testing.T) {
+// TestAgentBody: the body is the binary, or compresses it and
+// decompresses to it; either is read once per sum.
+func TestAgentBody(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "skyward")
 	content := strings.Repeat("a binary compresses well enough. ", 1<<14)
 	if err := os.WriteFile(bin, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	const sum = "test-sum-of-this-binary"
-	data, err := gzipped(bin, sum)
+	plain, err := agentBody(bin, sum, false)
+	if err != nil || string(plain) != content {
+		t.Fatalf("plain body: %d bytes (%v), want the %d of the binary", len(plain), err, len(content))
+	}
+	data, err := agentBody(bin, sum, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +74,14 @@ func TestGzipped(t *testing.T) {
 	if err := os.Remove(bin); err != nil {
 		t.Fatal(err)
 	}
-	again, err := gzipped(bin, sum)
-	if err != nil || !bytes.Equal(again, data) {
-		t.Errorf("second call: %d bytes, %v", len(again), err)
+	for _, gz := range []bool{false, true} {
+		again, err := agentBody(bin, sum, gz)
+		if want := map[bool][]byte{false: plain, true: data}[gz]; err != nil || !bytes.Equal(again, want) {
+			t.Errorf("second call (gz %v): %d bytes, %v", gz, len(again), err)
+		}
+	}
+	if _, err := agentBody(bin, "another-sum", false); err == nil {
+		t.Error("a sum not read before was served without its file")
 	}
 }
 
@@ -161,5 +177,39 @@ func TestArchCheckScript(t *testing.T) {
 	}
 	if got := lastLine(stderr.String()); got != here {
 		t.Errorf("the check reported the machine %q, want %q", got, here)
+	}
+}
+
+// On a guarded endpoint a command runs under one guard: a plain one as
+// the login user, one through Sudo as root only, however it is then run;
+// a command of the user's own that calls sudo keeps its guard.
+func TestSudoGuard(t *testing.T) {
+	c := &Client{ep: Endpoint{Address: "n", User: "ubuntu", Guard: true}}
+	guards := func(cmd string) int { return strings.Count(cmd, " agent guard -- ") }
+	plain := c.guard("echo hi")
+	if guards(plain) != 1 {
+		t.Errorf("plain command: %s", plain)
+	}
+	sudo := c.Sudo("echo hi")
+	if guards(sudo) != 1 || !strings.HasPrefix(sudo, "sudo -n sh -c ") {
+		t.Errorf("sudo command: %s", sudo)
+	}
+	if got := c.guard(sudo); got != sudo {
+		t.Errorf("a command Sudo guarded is guarded again: %s", got)
+	}
+	own := "sudo -n sh -c 'sleep 100'"
+	if got := c.guard(own); guards(got) != 1 {
+		t.Errorf("the user's own sudo command is not guarded: %s", got)
+	}
+	root := &Client{ep: Endpoint{Address: "n", User: "root", Guard: true}}
+	if got := root.guard(root.Sudo("echo hi")); guards(got) != 1 {
+		t.Errorf("root's command: %s", got)
+	}
+	// The commands are sh: without the binary they run as they are.
+	for _, cmd := range []string{plain, sudo, c.guard(own)} {
+		out, err := exec.Command("sh", "-n", "-c", cmd).CombinedOutput()
+		if err != nil {
+			t.Errorf("sh -n %s: %v\n%s", cmd, err, out)
+		}
 	}
 }

@@ -49,18 +49,29 @@ func (c *Client) Sudo(cmd string) string {
 	if c.ep.User == "" || c.ep.User == "root" {
 		return cmd
 	}
-	return "sudo -n sh -c " + shellQuote(c.guard(cmd))
+	return sudoPrefix + shellQuote(c.guard(cmd))
 }
+
+const sudoPrefix = "sudo -n sh -c "
 
 // guard wraps cmd in `skyward agent guard` when the endpoint asks for it
 // and the agent binary is on the node; before the binary is uploaded the
-// command runs as it is.
+// command runs as it is. A command that Sudo guarded already, as root,
+// gets no second guard as the login user: the one as root sees the
+// session end as well (its standard output is the session's) and kills
+// everything the first could; one more would only be one more process
+// start per command.
 func (c *Client) guard(cmd string) string {
-	if !c.ep.Guard {
+	if !c.ep.Guard || strings.HasPrefix(cmd, sudoPrefix+"'"+guardPrefix()) {
 		return cmd
 	}
 	q := shellQuote(cmd)
-	return fmt.Sprintf("if [ -x %[1]s ]; then exec %[1]s agent guard -- sh -c %[2]s; else exec sh -c %[2]s; fi", agentPath, q)
+	return guardPrefix() + "sh -c " + q + "; else exec sh -c " + q + "; fi"
+}
+
+// guardPrefix is how guard's command begins.
+func guardPrefix() string {
+	return fmt.Sprintf("if [ -x %[1]s ]; then exec %[1]s agent guard -- ", agentPath)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -90,7 +101,7 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 	if err := checkArch(localPath, strings.TrimSpace(lines[len(lines)-1])); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
-	gz := slices.Contains(lines[1:], "gzip") && !c.ep.onLoopback()
+	gz := slices.Contains(lines[1:], "gzip") && !c.ep.nearby()
 	if err := uploadAgent(ctx, c, localPath, sum, gz, ""); err != nil {
 		return false, fmt.Errorf("%s: agent: %w", name, err)
 	}
@@ -98,12 +109,12 @@ func EnsureAgent(ctx context.Context, c *Client, localPath string) (bool, error)
 }
 
 // InstallAgent is EnsureAgent for a node the provider has just created,
-// where no binary can be current yet: a node on this machine gets it at
-// once, with the architecture checked by the same command, sparing the
-// round trip that asks the node first. A node elsewhere is asked first
-// (whether it can gunzip), as by EnsureAgent.
+// where no binary can be current yet: a node nearby (this machine, or one
+// of its links) gets it at once, with the architecture checked by the
+// same command, sparing the round trip that asks the node first. A node
+// farther away is asked first (whether it can gunzip), as by EnsureAgent.
 func InstallAgent(ctx context.Context, c *Client, localPath string) error {
-	if !c.ep.onLoopback() {
+	if !c.ep.nearby() {
 		_, err := EnsureAgent(ctx, c, localPath)
 		return err
 	}
@@ -141,25 +152,16 @@ func lastLine(s string) string {
 // command first checks that the node's `uname -m` is machine.
 func uploadAgent(ctx context.Context, c *Client, localPath, sum string, gz bool, machine string) error {
 	// A node across a network, with gzip, gets the binary compressed: a
-	// third of its size, which is what a cloud node's upload costs. It is
-	// compressed once per binary, however many nodes take it. A node on
-	// this machine (a container's published port) gets it as it is:
-	// there, compressing costs more than it saves.
-	var body io.Reader
-	if gz {
-		data, err := gzipped(localPath, sum)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(data)
-	} else {
-		f, err := os.Open(localPath)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		body = f
+	// third of its size, which is what a cloud node's upload costs. A node
+	// on this machine (a container's published port) gets it as it is:
+	// there, compressing costs more than it saves. Either way the bytes are
+	// read (and compressed) once per binary, however many nodes take them,
+	// and go out in one write: no file read, no buffer per 32 KB packet.
+	data, err := agentBody(localPath, sum, gz)
+	if err != nil {
+		return err
 	}
+	body := bytes.NewReader(data)
 	script := uploadAgentScript(sum, gz)
 	if machine != "" {
 		script = archCheckScript(machine) + script
@@ -196,9 +198,16 @@ func binaryMachine(path string) (string, error) {
 	return m, nil
 }
 
-// onLoopback reports whether the endpoint is a port on this machine,
-// reached without a proxy command.
-func (ep Endpoint) onLoopback() bool {
+// nearby reports whether the endpoint is reached without a proxy command
+// on this machine (a container's published port) or on the network of one
+// of its interfaces (a container's own address on a bridge of this
+// machine, a host on the same subnet): there the link is faster than gzip,
+// and the binary goes uncompressed.
+func (ep Endpoint) nearby() bool {
+	return ep.nearbyOn(net.InterfaceAddrs)
+}
+
+func (ep Endpoint) nearbyOn(interfaceAddrs func() ([]net.Addr, error)) bool {
 	if ep.ProxyCommand != "" {
 		return false
 	}
@@ -206,54 +215,78 @@ func (ep Endpoint) onLoopback() bool {
 		return true
 	}
 	ip := net.ParseIP(ep.Host)
-	return ip != nil && ip.IsLoopback()
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := interfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 var (
-	gzipMu    sync.Mutex
-	gzipCache = map[string]*gzipEntry{}
+	bodyMu    sync.Mutex
+	bodyCache = map[bodyKey]*bodyEntry{}
 )
 
-type gzipEntry struct {
+type bodyKey struct {
+	sum string
+	gz  bool
+}
+
+type bodyEntry struct {
 	once sync.Once
 	data []byte
 	err  error
 }
 
-// gzipped returns the binary at path, whose sha256 is sum, compressed
-// with gzip; the result is kept for the process's life.
-func gzipped(path, sum string) ([]byte, error) {
-	gzipMu.Lock()
-	e := gzipCache[sum]
+// agentBody returns the binary at path, whose sha256 is sum, as it is or
+// compressed with gzip; the result is kept for the process's life.
+func agentBody(path, sum string, gz bool) ([]byte, error) {
+	bodyMu.Lock()
+	e := bodyCache[bodyKey{sum, gz}]
 	if e == nil {
-		e = &gzipEntry{}
-		gzipCache[sum] = e
+		e = &bodyEntry{}
+		bodyCache[bodyKey{sum, gz}] = e
 	}
-	gzipMu.Unlock()
+	bodyMu.Unlock()
 	e.once.Do(func() {
-		f, err := os.Open(path)
-		if err != nil {
-			e.err = err
+		if !gz {
+			e.data, e.err = os.ReadFile(path)
 			return
 		}
-		defer f.Close()
-		var buf bytes.Buffer
-		zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		if err != nil {
-			e.err = err
-			return
-		}
-		if _, err := io.Copy(zw, f); err != nil {
-			e.err = fmt.Errorf("compress %s: %w", path, err)
-			return
-		}
-		if err := zw.Close(); err != nil {
-			e.err = err
-			return
-		}
-		e.data = buf.Bytes()
+		e.data, e.err = gzipFile(path)
 	})
 	return e.data, e.err
+}
+
+func gzipFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(zw, f); err != nil {
+		return nil, fmt.Errorf("compress %s: %w", path, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // uploadAgentScript installs the binary on its standard input as
