@@ -431,6 +431,8 @@ func TestApplyFailures(t *testing.T) {
 		wantFailed  []string
 		wantSkipped []string
 		wantCreates []string
+		// sshTimeout is the executor's, one second unless set.
+		sshTimeout time.Duration
 	}{
 		"node create fails": {
 			setup:       func(p *fakeProvider) { p.fail["create pool.dev.node[1]"] = errBoom },
@@ -444,6 +446,21 @@ func TestApplyFailures(t *testing.T) {
 		"node never answers SSH": {
 			setup:       func(p *fakeProvider) { p.badPort["pool.dev.node[1]"] = true },
 			wantErr:     []string{"pool.dev.node[1]: connect: "},
+			wantNamed:   []string{"pool.dev.node[1]"},
+			wantStatus:  map[string]string{"pool.dev": "ready", "pool.dev.node[0]": "ready", "pool.dev.node[1]": "tainted", "pool.dev.node[2]": "ready"},
+			wantFailed:  []string{"create pool.dev.node[1]"},
+			wantCreates: []string{"create pool.dev", "create pool.dev.node[0]", "create pool.dev.node[1]", "create pool.dev.node[2]"},
+		},
+		// The dial gives up on the reason the provider gives, long before
+		// the SSH timeout (sshTimeout below).
+		"node gone while connecting": {
+			setup: func(p *fakeProvider) {
+				p.badPort["pool.dev.node[1]"] = true
+				p.gone["pool.dev.node[1]"] = true
+			},
+			sshTimeout:  time.Minute,
+			wantErr:     []string{"pool.dev.node[1]: stopped while skyward waited for its SSH server: fake: read ", ": object not found"},
+			wantErrIs:   providers.ErrNotFound,
 			wantNamed:   []string{"pool.dev.node[1]"},
 			wantStatus:  map[string]string{"pool.dev": "ready", "pool.dev.node[0]": "ready", "pool.dev.node[1]": "tainted", "pool.dev.node[2]": "ready"},
 			wantFailed:  []string{"create pool.dev.node[1]"},
@@ -472,6 +489,9 @@ func TestApplyFailures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
 			h.exec.SSHTimeout = time.Second
+			if tt.sshTimeout > 0 {
+				h.exec.SSHTimeout = tt.sshTimeout
+			}
 			tt.setup(h.prov)
 			_, res, err := h.apply(skytest.Config(3, 1, "img:1"), state.New("lineage-1"), planner.Options{})
 			if err == nil {

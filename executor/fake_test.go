@@ -52,6 +52,9 @@ type fakeProvider struct {
 	fail map[string]error
 	// badPort names the nodes whose reported SSH port is a closed one.
 	badPort map[string]bool
+	// gone names the nodes that Read no longer finds, though they still
+	// hold their SSH port (with badPort: a node that dies at its start).
+	gone map[string]bool
 	// badBootstrap names the nodes whose bootstrap fails.
 	badBootstrap map[string]bool
 	// dropBootstrap holds, by address, how many times a node's bootstrap
@@ -86,7 +89,7 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 	p := &fakeProvider{
 		t: t, user: u.Username,
 		delay: map[string]time.Duration{}, fail: map[string]error{},
-		badPort: map[string]bool{}, badBootstrap: map[string]bool{}, dropBootstrap: map[string]int{},
+		badPort: map[string]bool{}, gone: map[string]bool{}, badBootstrap: map[string]bool{}, dropBootstrap: map[string]int{},
 		nodes: map[string]*fakeNode{}, all: map[string]*fakeNode{},
 		resources: map[string]providers.Resource{},
 	}
@@ -192,7 +195,14 @@ func (p *fakeProvider) Create(ctx context.Context, r providers.Resource) (obj pr
 	return obj, nil
 }
 
+// Read returns a live node; pools, and nodes deleted or stopped with
+// stop, are not found.
 func (p *fakeProvider) Read(ctx context.Context, o providers.Object) (providers.Object, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.nodes[o.ID]; n != nil && !p.gone[n.obj.Address] {
+		return n.object(), nil
+	}
 	return providers.Object{}, fmt.Errorf("fake: read %s: %w", o.ID, providers.ErrNotFound)
 }
 

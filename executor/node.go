@@ -77,7 +77,7 @@ func (e *Executor) reconnectDelay() time.Duration {
 // bringUpOnce is one attempt of bringUp; lost reports whether it failed
 // because the SSH connection ended.
 func (w *walk) bringUpOnce(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource, opt bringUpOpts) (lost bool, err error) {
-	cl, err := w.connect(ctx, c, rec)
+	cl, err := w.connect(ctx, p, c, rec)
 	if err != nil {
 		return false, err
 	}

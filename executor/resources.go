@@ -368,8 +368,11 @@ const connectPoll = 10 * time.Millisecond
 // connect waits until the node answers SSH and returns the connection;
 // the caller closes it. A node whose host key is pinned must present it; a
 // node with none pinned yet (first contact) has the key it presents
-// recorded in rec and in the state before anything is sent to it.
-func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resource) (*cluster.Client, error) {
+// recorded in rec and in the state before anything is sent to it. While it
+// waits, it watches the node on its provider (watchNode): one that stops
+// (a start script that failed, an instance terminated) ends the wait with
+// the provider's reason, not the SSH timeout.
+func (w *walk) connect(ctx context.Context, p providers.Provider, c *planner.Change, rec *state.Resource) (*cluster.Client, error) {
 	w.phase(c, "connecting")
 	signer, err := PoolSigner(w.e.Keys, c.Pool)
 	if err != nil {
@@ -385,16 +388,26 @@ func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resour
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	wctx, stop := context.WithCancelCause(cctx)
+	defer stop(nil)
+	go w.watchNode(wctx, stop, p, c, rec)
+	down := func(err error) error {
+		var nd *nodeDownError
+		if errors.As(context.Cause(wctx), &nd) {
+			return nd
+		}
+		return fmt.Errorf("%s: connect: %w", c.Address, err)
+	}
 	if ep.HostKey != "" {
-		cl, err := cluster.WaitDial(cctx, ep, connectPoll)
+		cl, err := cluster.WaitDial(wctx, ep, connectPoll)
 		if err != nil {
-			return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
+			return nil, down(err)
 		}
 		return cl, nil
 	}
-	cl, key, err := cluster.WaitDialRecord(cctx, ep, connectPoll)
+	cl, key, err := cluster.WaitDialRecord(wctx, ep, connectPoll)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connect: %w", c.Address, err)
+		return nil, down(err)
 	}
 	rec.Attributes["host_key"], rec.Attributes["host_key_source"] = key, string(providers.HostKeyFirstContact)
 	if err := w.save(func(st *state.State) { st.Set(rec.DeepCopy()) }); err != nil {
@@ -404,6 +417,56 @@ func (w *walk) connect(ctx context.Context, c *planner.Change, rec *state.Resour
 	w.e.emit(Event{Type: NodePhase, Address: c.Address, Op: planner.OpCreate, Action: c.Action, Phase: "connecting",
 		Detail: "pinned host key " + cluster.Fingerprint(key) + " at first contact"})
 	return cl, nil
+}
+
+// nodeDownError ends connect when the node stopped on its provider.
+type nodeDownError struct {
+	address string
+	err     error
+}
+
+func (e *nodeDownError) Error() string { return e.address + ": " + e.err.Error() }
+func (e *nodeDownError) Unwrap() error { return e.err }
+
+// watchPace is how often connect first asks the provider whether the node
+// it waits for still runs (a refused dial is the norm while a server
+// starts); it backs off to watchPaceMax for nodes that take minutes.
+const (
+	watchPace    = 500 * time.Millisecond
+	watchPaceMax = 5 * time.Second
+)
+
+// watchNode asks the provider, from watchPace on until ctx ends, whether
+// the node of rec still runs (its Wait, which says why a node stopped, or
+// Read), and ends ctx with a nodeDownError when the node is gone or has
+// stopped for good. Any other answer (an API error, a node not running
+// yet) leaves the dial to go on.
+func (w *walk) watchNode(ctx context.Context, stop context.CancelCauseFunc, p providers.Provider, c *planner.Change, rec *state.Resource) {
+	obj := providers.Object{Kind: providers.KindNode, Address: c.Address, ID: rec.ID, Lineage: w.st.Lineage, Private: stringAttrs(rec.Attributes)}
+	pace := watchPace
+	for {
+		t := time.NewTimer(pace)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pace = min(2*pace, watchPaceMax)
+		// Bounded: Wait returns at once for a node that runs.
+		lctx, cancel := context.WithTimeout(ctx, watchPace)
+		var err error
+		if wt, ok := p.(providers.Waiter); ok {
+			_, err = wt.Wait(lctx, obj)
+		} else {
+			_, err = p.Read(lctx, obj)
+		}
+		cancel()
+		if ctx.Err() == nil && (errors.Is(err, providers.ErrNotFound) || errors.Is(err, providers.ErrStopped)) {
+			stop(&nodeDownError{address: c.Address, err: fmt.Errorf("stopped while skyward waited for its SSH server: %w", err)})
+			return
+		}
+	}
 }
 
 func (w *walk) updateNode(ctx context.Context, p providers.Provider, c *planner.Change) (string, error) {

@@ -44,6 +44,20 @@ const (
 // no longer exists on the provider. Delete callers treat it as success.
 var ErrNotFound = errors.New("object not found")
 
+// ErrStopped is returned (wrapped) by Wait when the node stopped for good
+// before it ran with an SSH endpoint: a start that failed, a pod that
+// exited while booting. The error says why.
+var ErrStopped = errors.New("node stopped")
+
+// Stopped marks err, which says why a node stopped for good, as wrapping
+// ErrStopped, with err's text unchanged.
+func Stopped(err error) error { return stoppedError{err} }
+
+type stoppedError struct{ error }
+
+func (e stoppedError) Unwrap() error        { return e.error }
+func (e stoppedError) Is(target error) bool { return target == ErrStopped }
+
 // Resource is what the controller asks a provider to create or update.
 type Resource struct {
 	Kind    Kind
@@ -230,7 +244,8 @@ type Provider interface {
 // better than by polling Read (a cloud's waiter, an event stream).
 type Waiter interface {
 	// Wait returns the node once it runs and has an SSH endpoint, an error
-	// wrapping ErrNotFound when it is gone, or ctx's error.
+	// wrapping ErrNotFound when it is gone or ErrStopped when it stopped
+	// for good, or ctx's error. For a node that runs it returns at once.
 	Wait(ctx context.Context, o Object) (Object, error)
 }
 

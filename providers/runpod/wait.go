@@ -70,8 +70,8 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 		if why == "" {
 			why = "no reason given"
 		}
-		return providers.Object{}, fmt.Errorf("pod %s exited while booting (%s: %s); RunPod's API serves no pod logs: read them in the console under Pods, %s, Logs",
-			o.ID, pod.DesiredStatus, why, pod.Name)
+		return providers.Object{}, providers.Stopped(fmt.Errorf("pod %s exited while booting (%s: %s); RunPod's API serves no pod logs: read them in the console under Pods, %s, Logs",
+			o.ID, pod.DesiredStatus, why, pod.Name))
 	}
 }
 
