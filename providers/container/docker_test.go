@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,8 +26,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/skyward-sh/skyward/providers"
 )
@@ -132,8 +135,8 @@ func TestNodeCreate(t *testing.T) {
 		t.Errorf("object = %+v", o)
 	}
 	name := "skyward-" + e.lineage[:8] + "-dev-0"
-	if o.Private["name"] != name || o.Private["network"] != pool.Private["network"] || o.SSH.Host != "127.0.0.1" ||
-		o.SSH.User != "root" || o.SSH.Port == 0 || net.ParseIP(o.PrivateIP) == nil {
+	if o.Private["name"] != name || o.Private["network"] != pool.Private["network"] ||
+		o.SSH.User != "root" || net.ParseIP(o.PrivateIP) == nil {
 		t.Errorf("object = %+v", o)
 	}
 	if diff := cmp.Diff(map[string]string{"vcpus": "1", "memory_gb": "0.5", "base_image": baseImage}, o.Spec); diff != "" {
@@ -174,10 +177,7 @@ func TestNodeCreate(t *testing.T) {
 			t.Errorf("env %q carries a key", v)
 		}
 	}
-	bindings := c.NetworkSettings.Ports["22/tcp"]
-	if len(bindings) != 1 || bindings[0].HostIP != "127.0.0.1" || bindings[0].HostPort != strconv.Itoa(o.SSH.Port) {
-		t.Errorf("22/tcp bindings = %+v, want one on 127.0.0.1:%s", bindings, strconv.Itoa(o.SSH.Port))
-	}
+	checkEndpoint(t, o, c.NetworkSettings.Ports["22/tcp"])
 	if ep := c.NetworkSettings.Networks[pool.Private["network"]]; ep == nil || ep.IPAddress != o.PrivateIP {
 		t.Errorf("endpoint on %s = %+v", pool.Private["network"], ep)
 	}
@@ -225,7 +225,7 @@ func TestNodeCreate(t *testing.T) {
 	})
 
 	t.Run("banner", func(t *testing.T) {
-		if got := readBanner(t, strconv.Itoa(o.SSH.Port)); got != "SSH-2.0-fake" {
+		if got := readBanner(t, sshAddr(o)); got != "SSH-2.0-fake" {
 			t.Errorf("banner %q", got)
 		}
 	})
@@ -293,7 +293,7 @@ func TestNodeCreateCopied(t *testing.T) {
 		"skyward/ssh_host_ed25519_key": {0o600, string(e.hostKey)},
 		"skyward/authorized_keys":      {0o600, e.pubKey + "\n"},
 	})
-	if got := readBanner(t, strconv.Itoa(o.SSH.Port)); got != "SSH-2.0-fake" {
+	if got := readBanner(t, sshAddr(o)); got != "SSH-2.0-fake" {
 		t.Errorf("banner %q", got)
 	}
 }
@@ -348,25 +348,25 @@ func checkFiles(t *testing.T, id string, want map[string]wantFile) {
 	}
 }
 
-// readBanner reads the first line the node's SSH port sends, retrying
-// while the agent is not listening yet (the port proxy accepts and closes).
-func readBanner(t testing.TB, port string) string {
+// readBanner reads the first line the node's SSH server at addr
+// (host:port) sends, retrying until it answers.
+func readBanner(t testing.TB, addr string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		line, err := tryBanner(port)
+		line, err := tryBanner(addr)
 		if err == nil {
 			return line
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no banner on 127.0.0.1:%s: %v", port, err)
+			t.Fatalf("no banner on %s: %v", addr, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-func tryBanner(port string) (string, error) {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+func tryBanner(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -374,6 +374,35 @@ func tryBanner(port string) (string, error) {
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimRight(line, "\r\n"), err
+}
+
+// sshAddr is the host:port of a node's SSH endpoint.
+func sshAddr(o providers.Object) string {
+	return net.JoinHostPort(o.SSH.Host, strconv.Itoa(o.SSH.Port))
+}
+
+// checkEndpoint checks a running node's SSH endpoint against its 22/tcp
+// bindings: the port is published on 127.0.0.1 only, and the endpoint is
+// that port, or the container's own address and port 22 where this
+// machine reaches it (tried here: an answer, even a refusal, says it
+// does).
+func checkEndpoint(t testing.TB, o providers.Object, bindings []nat.PortBinding) {
+	t.Helper()
+	if len(bindings) != 1 || bindings[0].HostIP != "127.0.0.1" || bindings[0].HostPort == "" {
+		t.Fatalf("22/tcp bindings = %+v, want one on 127.0.0.1", bindings)
+	}
+	port, _ := strconv.Atoi(bindings[0].HostPort)
+	want := providers.SSHEndpoint{Host: "127.0.0.1", Port: port, User: o.SSH.User}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(o.PrivateIP, "22"), 2*time.Second)
+	if err == nil {
+		c.Close()
+	}
+	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		want.Host, want.Port = o.PrivateIP, 22
+	}
+	if o.SSH != want {
+		t.Errorf("SSH endpoint %+v, want %+v", o.SSH, want)
+	}
 }
 
 // runOnNetwork runs cmd in a throwaway container of the base image on net
@@ -441,7 +470,7 @@ func TestNodeUpdate(t *testing.T) {
 	if !up.Running || up.ID != o.ID || up.Spec["memory_gb"] != "0.75" {
 		t.Errorf("after update of stopped node: %+v", up)
 	}
-	if got := readBanner(t, strconv.Itoa(up.SSH.Port)); got != "SSH-2.0-fake" {
+	if got := readBanner(t, sshAddr(up)); got != "SSH-2.0-fake" {
 		t.Errorf("banner %q", got)
 	}
 
@@ -702,7 +731,7 @@ func BenchmarkCreateNode(b *testing.B) {
 					b.Fatal(err)
 				}
 				if ready {
-					readBanner(b, strconv.Itoa(o.SSH.Port))
+					readBanner(b, sshAddr(o))
 				}
 				b.StopTimer()
 				if err := e.p.Delete(ctx, o); err != nil {
@@ -754,6 +783,8 @@ func TestOpenSSHNodeFiles(t *testing.T) {
 					t.Errorf("a file written to %s is %q (%v) on this machine", path.Dir(AgentPath), got, err)
 				}
 			}
+			// Running, the node serves SSH once its start script is done.
+			readBanner(t, sshAddr(o))
 			out, err := exec.Command("docker", "exec", o.ID, "cat", "/home/ubuntu/.ssh/authorized_keys").CombinedOutput()
 			if err != nil || string(out) != e.pubKey+"\n" {
 				t.Errorf("ubuntu's authorized_keys: %q (%v), want the pool's key", out, err)
@@ -765,5 +796,128 @@ func TestOpenSSHNodeFiles(t *testing.T) {
 				t.Errorf("node files after delete: %v", err)
 			}
 		})
+	}
+}
+
+// The OpenSSH start script logs in root, a user it creates and a user the
+// image has (whose ~/.ssh is too open and holds another key), each with
+// the pool's key only and sudo for the others, and does it again when the
+// container starts a second time.
+func TestOpenSSHInit(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	tests := map[string]struct {
+		user, prep, home string
+	}{
+		"root":          {user: "root", home: "/root"},
+		"new user":      {user: "ubuntu", home: "/home/ubuntu"},
+		"existing user": {user: "dev", home: "/srv/dev", prep: "id dev >/dev/null 2>&1 || { useradd -m -d /srv/dev dev && mkdir -m 0777 /srv/dev/.ssh && echo old-key > /srv/dev/.ssh/authorized_keys; } && "},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			hostKey, pubKey := newKeys(t)
+			signer, err := ssh.ParsePrivateKey(hostKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "init"), []byte(openSSHInit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "keys"), []byte(pubKey+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lineage := newLineage(t)
+			cleanupLineage(t, lineage)
+			out, err := exec.Command("docker", "run", "-d", "-l", providers.LabelLineage+"="+lineage, "-p", "127.0.0.1::22",
+				"-v", dir+":/t:ro", "--entrypoint", "/bin/sh", baseImage,
+				"-c", tc.prep+"exec /bin/sh /t/init "+tc.user+" 0 /t/keys").CombinedOutput()
+			if err != nil {
+				t.Fatalf("docker run: %v\n%s", err, out)
+			}
+			id := strings.TrimSpace(string(out))
+			for start := 1; start <= 2; start++ {
+				out, err := exec.Command("docker", "port", id, "22/tcp").Output()
+				if err != nil {
+					t.Fatalf("start %d: docker port: %v", start, err)
+				}
+				_, port, _ := net.SplitHostPort(strings.TrimSpace(strings.Split(string(out), "\n")[0]))
+				readBanner(t, "127.0.0.1:"+port)
+				c, err := ssh.Dial("tcp", "127.0.0.1:"+port, &ssh.ClientConfig{User: tc.user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+					HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+				if err != nil {
+					logs, _ := exec.Command("docker", "logs", id).CombinedOutput()
+					t.Fatalf("start %d: login as %s: %v\n%s", start, tc.user, err, logs)
+				}
+				s, err := c.NewSession()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.CombinedOutput("sudo -n id -u; cat ~/.ssh/authorized_keys; stat -c '%a %U %n' /run/sshd ~/.ssh ~/.ssh/authorized_keys")
+				c.Close()
+				if err != nil {
+					t.Fatalf("start %d: %v\n%s", start, err, got)
+				}
+				want := fmt.Sprintf("0\n%s\n700 root /run/sshd\n700 %[2]s %[3]s/.ssh\n600 %[2]s %[3]s/.ssh/authorized_keys\n", pubKey, tc.user, tc.home)
+				if diff := cmp.Diff(want, string(got)); diff != "" {
+					t.Errorf("start %d (-want +got):\n%s", start, diff)
+				}
+				if tc.user != "root" {
+					out, err := exec.Command("docker", "exec", id, "stat", "-c", "%a %U", "/etc/sudoers.d/skyward-"+tc.user).CombinedOutput()
+					if err != nil || string(out) != "440 root\n" {
+						t.Errorf("start %d: sudoers file: %q (%v)", start, out, err)
+					}
+				}
+				if start == 1 {
+					if out, err := exec.Command("docker", "restart", "-t", "1", id).CombinedOutput(); err != nil {
+						t.Fatalf("docker restart: %v\n%s", err, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// An OpenSSH node whose image has no sshd stops at once, and Wait says so
+// with the script's reason, as ErrStopped: the controller, dialling it,
+// learns why from Wait rather than waiting out its SSH timeout.
+func TestOpenSSHNodeWithoutServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{SSH: ModeOpenSSH, User: "ubuntu"})
+	img := "skyward-test-nosshd:" + e.lineage[:8]
+	out, err := exec.Command("docker", "run", "-d", "-l", providers.LabelLineage+"="+e.lineage, "--entrypoint", "rm", baseImage, "/usr/sbin/sshd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	id := strings.TrimSpace(string(out))
+	if out, err := exec.Command("docker", "wait", id).CombinedOutput(); err != nil {
+		t.Fatalf("docker wait: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("docker", "commit", id, img).CombinedOutput(); err != nil {
+		t.Fatalf("docker commit: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", img).Run() })
+
+	pool := e.create(e.poolResource("dev"))
+	r := e.nodeResource("dev", 0, pool, 0, 0)
+	r.Node.BaseImage = img
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := e.p.Create(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It may be seen running for a moment; then it has stopped for good.
+	for {
+		_, err = e.p.Wait(ctx, o)
+		if err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(err, providers.ErrStopped) || !strings.Contains(err.Error(), "exited with status 78") ||
+		!strings.Contains(err.Error(), "the image has no OpenSSH server (/usr/sbin/sshd)") {
+		t.Errorf("Wait: %v, want ErrStopped with the script's reason", err)
 	}
 }

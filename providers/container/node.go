@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -67,6 +66,8 @@ func entrypoint(ttl time.Duration) []string {
 // when the image lacks it, installs the pool's authorized key ($3, a file)
 // for it, makes the host keys on the node and, with a ttl ($2, seconds),
 // stops the container after that long, whatever the controller does.
+// Shell builtins do what they can: every program it starts is one more
+// exec through the engine's storage driver before sshd listens.
 const openSSHInit = `#!/bin/sh
 set -eu
 user=$1 ttl=$2 keys=$3
@@ -74,23 +75,29 @@ fail() { echo "skyward: $*" >&2; exit 78; }
 [ -x /usr/sbin/sshd ] || fail "the image has no OpenSSH server (/usr/sbin/sshd); install openssh-server in it, or use ssh = \"agent\""
 if [ "$user" != root ]; then
   command -v sudo >/dev/null || fail "user $user needs sudo, which the image lacks; install sudo in it, or use user = \"root\""
-  if ! id -u "$user" >/dev/null 2>&1; then
-    useradd -m -s /bin/sh -p '*' "$user" || fail "cannot create user $user"
-  fi
-  echo "$user ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/skyward-"$user"
-  chmod 0440 /etc/sudoers.d/skyward-"$user"
 fi
-home=$(getent passwd "$user" | cut -d: -f6)
-mkdir -p "$home/.ssh"
-cp "$keys" "$home/.ssh/authorized_keys"
-chown -R "$user" "$home/.ssh"
-chmod 0700 "$home/.ssh"
-chmod 0600 "$home/.ssh/authorized_keys"
+if ent=$(getent passwd "$user"); then
+  rest=${ent#*:*:*:*:*:}
+  home=${rest%%:*}
+else
+  home=/home/$user
+  useradd -m -d "$home" -s /bin/sh -p '*' "$user" || fail "cannot create user $user"
+fi
+if [ "$user" != root ]; then
+  (umask 0337; echo "$user ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/skyward-"$user")
+fi
+umask 077
+fresh=
+[ -d "$home/.ssh" ] || fresh=1
+mkdir -p "$home/.ssh" /run/sshd
+while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done <"$keys" >"$home/.ssh/authorized_keys"
+[ -n "$fresh" ] || chmod go-rwx "$home/.ssh" "$home/.ssh/authorized_keys"
+[ "$user" = root ] || chown -R "$user" "$home/.ssh"
 # One ed25519 host key, made on the node, unless the image has one: the
 # cheapest to make, and the one the controller asks for.
 key=/etc/ssh/ssh_host_ed25519_key
 [ -e "$key" ] || ssh-keygen -q -t ed25519 -N '' -f "$key"
-mkdir -p /run/sshd
+umask 022
 if [ "$ttl" -gt 0 ]; then
   (sleep "$ttl"; kill -TERM 1) </dev/null >/dev/null 2>&1 &
 fi
@@ -279,7 +286,10 @@ var _ providers.Waiter = (*Provider)(nil)
 
 // Wait implements providers.Waiter: it inspects the container until it
 // runs with its SSH port published. A container that exited says why, with
-// the tail of its log.
+// the tail of its log. A node on OpenSSH runs a moment before its sshd
+// listens: the controller's dial retries until it does, and a start script
+// that fails (no sshd, no sudo) ends the container, which the controller
+// learns from this Wait while it dials.
 func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Object, error) {
 	delay := 10 * time.Millisecond
 	for {
@@ -290,24 +300,19 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 			}
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), err)
 		}
-		obj := nodeObject(c)
-		// A node on OpenSSH is up once its sshd answers: its start script
-		// may still fail (no sshd, no sudo), and then says why below.
-		if obj.Running && obj.SSH.Port != 0 && (p.mode == ModeAgent || sshAnswers(ctx, obj.SSH.Port)) {
+		obj := p.reach(nodeObject(c))
+		if obj.Running && obj.SSH.Port != 0 {
 			return obj, nil
 		}
 		if c.State != nil && !c.State.Running && c.State.Status == "exited" {
-			return providers.Object{}, fmt.Errorf("wait: container %s exited with status %d before it served SSH%s", shortRef(o.ID), c.State.ExitCode, p.logTail(ctx, o.ID))
+			return providers.Object{}, providers.Stopped(fmt.Errorf("wait: container %s exited with status %d before it served SSH%s", shortRef(o.ID), c.State.ExitCode, p.logTail(ctx, o.ID)))
 		}
 		select {
 		case <-ctx.Done():
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), ctx.Err())
 		case <-time.After(delay):
 		}
-		// A running node's sshd answers within moments: keep the pace.
-		if !obj.Running {
-			delay = min(2*delay, 40*time.Millisecond)
-		}
+		delay = min(2*delay, 40*time.Millisecond)
 	}
 }
 
@@ -414,7 +419,7 @@ func (p *Provider) readNode(ctx context.Context, o providers.Object) (providers.
 		}
 		return providers.Object{}, fmt.Errorf("read: container %s: %w", o.ID, err)
 	}
-	return nodeObject(c), nil
+	return p.reach(nodeObject(c)), nil
 }
 
 func (p *Provider) updateNode(ctx context.Context, o providers.Object, r providers.Resource) (providers.Object, error) {
@@ -470,7 +475,7 @@ func (p *Provider) updateNode(ctx context.Context, o providers.Object, r provide
 	if err != nil {
 		return providers.Object{}, fmt.Errorf("update: inspect container %s: %w", o.ID, err)
 	}
-	return nodeObject(c), nil
+	return p.reach(nodeObject(c)), nil
 }
 
 func (p *Provider) deleteNode(ctx context.Context, o providers.Object) error {
@@ -649,22 +654,6 @@ func (p *Provider) logTail(ctx context.Context, id string) string {
 		return ""
 	}
 	return ":\n  " + strings.ReplaceAll(text, "\n", "\n  ")
-}
-
-// sshAnswers reports whether an SSH server greets on 127.0.0.1:port. The
-// engine's port proxy accepts connections before anything listens in the
-// container, so only the banner tells.
-func sshAnswers(ctx context.Context, port int) bool {
-	d := net.Dialer{Timeout: time.Second}
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	buf := make([]byte, 4)
-	_, err = io.ReadFull(c, buf)
-	return err == nil && string(buf) == "SSH-"
 }
 
 // MinTTL is the shortest ttl of a container node: less and it would stop

@@ -215,6 +215,8 @@ type Provider struct {
 	// pruneOnce prunes stale node files at the first node create of the
 	// process, not at every one.
 	pruneOnce sync.Once
+	// direct knows which networks this machine reaches directly (reach).
+	direct directNets
 }
 
 var _ providers.Provider = (*Provider)(nil)

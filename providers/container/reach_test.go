@@ -1,0 +1,81 @@
+package container
+
+import (
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/skyward-sh/skyward/providers"
+)
+
+func TestReach(t *testing.T) {
+	_, bridge, _ := net.ParseCIDR("172.28.0.0/16")
+	bridge.IP = net.ParseIP("172.28.0.1")
+	_, lo, _ := net.ParseCIDR("127.0.0.0/8")
+	lo.IP = net.ParseIP("127.0.0.1")
+	host := func() ([]net.Addr, error) { return []net.Addr{lo, bridge}, nil }
+	published := providers.SSHEndpoint{Host: "127.0.0.1", Port: 32768, User: "root"}
+	node := func(ip string, running bool) providers.Object {
+		return providers.Object{Kind: providers.KindNode, Running: running, PrivateIP: ip, SSH: published,
+			Private: map[string]string{"network": "skyward-1234abcd-dev"}}
+	}
+	tests := map[string]struct {
+		endpoint string
+		binary   string // default docker
+		uid      int
+		addrs    func() ([]net.Addr, error)
+		o        providers.Object
+		want     providers.SSHEndpoint
+	}{
+		"bridge of this machine": {endpoint: "unix:///var/run/docker.sock", uid: 1000, addrs: host, o: node("172.28.0.3", true),
+			want: providers.SSHEndpoint{Host: "172.28.0.3", Port: 22, User: "root"}},
+		"rootful podman": {endpoint: "unix:///run/podman/podman.sock", binary: RuntimePodman, addrs: host, o: node("172.28.0.3", true),
+			want: providers.SSHEndpoint{Host: "172.28.0.3", Port: 22, User: "root"}},
+		// Its network's subnet may be a rootful bridge's of this machine.
+		"rootless podman":       {endpoint: "unix:///run/user/1000/podman/podman.sock", binary: RuntimePodman, uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
+		"rootless podman, root": {endpoint: "unix:///run/user/1000/podman/podman.sock", binary: RuntimePodman, addrs: host, o: node("172.28.0.3", true), want: published},
+		"podman as a user":      {endpoint: "unix:///tmp/podman.sock", binary: RuntimePodman, uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
+		"nerdctl as root": {endpoint: "nerdctl", binary: RuntimeNerdctl, addrs: host, o: node("172.28.0.3", true),
+			want: providers.SSHEndpoint{Host: "172.28.0.3", Port: 22, User: "root"}},
+		"nerdctl as a user": {endpoint: "nerdctl", binary: RuntimeNerdctl, uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
+		"rootless docker":   {endpoint: "unix:///run/user/1000/docker.sock", uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
+		"network this machine lacks (a VM, a rootless namespace)": {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("10.88.0.3", true), want: published},
+		"engine elsewhere":         {endpoint: "tcp://10.0.0.5:2376", addrs: host, o: node("172.28.0.3", true), want: published},
+		"stopped":                  {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.3", false), want: published},
+		"no address":               {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("", true), want: published},
+		"interfaces unknown":       {endpoint: "unix:///var/run/docker.sock", addrs: func() ([]net.Addr, error) { return nil, errors.New("netlink") }, o: node("172.28.0.3", true), want: published},
+		"the bridge's own address": {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.1", true), want: published},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := newProvider(nil, tc.endpoint, Config{})
+			if tc.binary != "" {
+				p.binary = tc.binary
+			}
+			p.direct.addrs, p.direct.uid = tc.addrs, func() int { return tc.uid }
+			if got := p.reach(tc.o).SSH; got != tc.want {
+				t.Errorf("endpoint %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The answer is kept per network: this machine's interfaces are listed
+// once for all the nodes of a network, and again for another network.
+func TestReachListsInterfacesOncePerNetwork(t *testing.T) {
+	_, bridge, _ := net.ParseCIDR("172.28.0.0/16")
+	bridge.IP = net.ParseIP("172.28.0.1")
+	calls := 0
+	p := newProvider(nil, "unix:///var/run/docker.sock", Config{})
+	p.direct.addrs = func() ([]net.Addr, error) { calls++; return []net.Addr{bridge}, nil }
+	for i, netName := range []string{"a", "a", "a", "b"} {
+		o := providers.Object{Running: true, PrivateIP: "172.28.0.9", SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: 40000},
+			Private: map[string]string{"network": netName}}
+		if got := p.reach(o).SSH; got.Host != "172.28.0.9" || got.Port != 22 {
+			t.Errorf("node %d: endpoint %+v", i, got)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("interfaces listed %d times for 2 networks", calls)
+	}
+}
