@@ -24,7 +24,14 @@ func runAgent(m *Meta, args []string) error {
 	agent.Version = Version
 	switch args[0] {
 	case "bootstrap":
-		return exitIf(agent.RunBootstrap(args[1:], m.Stdin, m.Stdout, m.Stderr))
+		// The process's own stdout, not Run's wrapper: the bootstrap
+		// handles a broken stdout itself, and watches it (a file) for
+		// the session's end.
+		stdout := m.Stdout
+		if m.out != nil {
+			stdout = m.out.w
+		}
+		return exitIf(agent.RunBootstrap(args[1:], m.Stdin, stdout, m.Stderr))
 	case "serve":
 		return exitIf(agent.RunServe(args[1:], m.Stderr))
 	case "sshd":

@@ -54,6 +54,15 @@ func (c *Client) Sudo(cmd string) string {
 
 const sudoPrefix = "sudo -n sh -c "
 
+// sudoBare is Sudo without the guard inside sudo, for a skyward command
+// that watches its session itself; run it with run, unguarded.
+func (c *Client) sudoBare(cmd string) string {
+	if c.ep.User == "" || c.ep.User == "root" {
+		return cmd
+	}
+	return sudoPrefix + shellQuote(cmd)
+}
+
 // guard wraps cmd in `skyward agent guard` when the endpoint asks for it
 // and the agent binary is on the node; before the binary is uploaded the
 // command runs as it is. A command that Sudo guarded already, as root,
@@ -420,6 +429,8 @@ func bootstrap(ctx context.Context, c *Client, r Recipe, agentConfig []byte, eve
 		return fmt.Errorf("%s: bootstrap: %w", name, err)
 	}
 	files.agentConfig = agentConfig
+	// Unguarded: the bootstrap kills its commands itself once its standard
+	// output (the session's) closes; a guard would be one more process.
 	cmd := agentPath + " agent bootstrap"
 	if agentConfig != nil {
 		cmd += " -start"
@@ -472,7 +483,7 @@ func bootstrap(ctx context.Context, c *Client, r Recipe, agentConfig []byte, eve
 			}
 		})
 	}()
-	code, err := c.Run(rctx, c.Sudo(cmd), pr, outW, &stderr)
+	code, err := c.run(rctx, c.sudoBare(cmd), false, pr, outW, &stderr)
 	outW.Close()
 	<-done
 	pr.CloseWithError(io.ErrClosedPipe)
