@@ -132,16 +132,22 @@ func TestSumScript(t *testing.T) {
 		return d
 	}
 	tests := map[string]string{
-		"no openssl":      bin(t, "sha256sum", "cut"),
+		"no openssl":      bin(t, "sha256sum"),
 		"openssl output":  fake(t, `echo "`+strings.TrimSpace(want)+` *$4"`),
 		"openssl failing": fake(t, "echo broken >&2; exit 1"),
 	}
 	if _, err := exec.LookPath("openssl"); err == nil {
-		tests["this machine's openssl"] = bin(t, "openssl", "sha256sum", "cut")
+		tests["this machine's openssl"] = bin(t, "openssl", "sha256sum")
+	}
+	// Neither tool: no sum, which the upload then reports as a mismatch.
+	cmd := exec.Command("/bin/sh", "-c", "set -e; "+sumScript(file, "got")+`; echo "[$got]"`)
+	cmd.Env = []string{"PATH=" + bin(t)}
+	if out, err := cmd.Output(); err != nil || string(out) != "[]\n" {
+		t.Errorf("without openssl and sha256sum: %q (%v), want an empty sum", out, err)
 	}
 	for name, path := range tests {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command("/bin/sh", "-c", sumScript(file))
+			cmd := exec.Command("/bin/sh", "-c", sumScript(file, "got")+`; echo "$got"`)
 			cmd.Env = []string{"PATH=" + path}
 			out, err := cmd.Output()
 			if err != nil || string(out) != want {
