@@ -13,13 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skyward-sh/skyward/internal/hostnet"
 )
 
 func TestNearby(t *testing.T) {
-	_, bridge, _ := net.ParseCIDR("172.28.0.1/16")
-	bridge.IP = net.ParseIP("172.28.0.1")
-	_, lo, _ := net.ParseCIDR("127.0.0.1/8")
-	addrs := func() ([]net.Addr, error) { return []net.Addr{lo, bridge}, nil }
+	addrs := func() ([]net.Addr, error) { return hostnet.Addrs("127.0.0.1/8", "172.28.0.1/16"), nil }
 	tests := map[string]struct {
 		ep   Endpoint
 		want bool

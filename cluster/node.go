@@ -23,6 +23,7 @@ import (
 
 	"github.com/skyward-sh/skyward/agent"
 	"github.com/skyward-sh/skyward/internal/fileset"
+	"github.com/skyward-sh/skyward/internal/hostnet"
 )
 
 // Paths on a node (docs/node-protocol.md).
@@ -232,15 +233,7 @@ func (ep Endpoint) nearbyOn(interfaceAddrs func() ([]net.Addr, error)) bool {
 		return true
 	}
 	addrs, err := interfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return err == nil && hostnet.OnLink(ip, addrs)
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/skyward-sh/skyward/internal/hostnet"
 	"github.com/skyward-sh/skyward/providers"
 )
 
@@ -76,7 +77,7 @@ func (p *Provider) reachesDirectly(netName, ip string) bool {
 	if err != nil {
 		return false
 	}
-	v := onLink(addr, addrs)
+	v := hostnet.OnLink(addr, addrs)
 	if d.nets == nil {
 		d.nets = map[string]bool{}
 	}
@@ -99,23 +100,4 @@ func (p *Provider) engineHere() bool {
 		return false
 	}
 	return p.binary == RuntimeDocker || p.uid() == 0
-}
-
-// onLink reports whether ip is another host on the network of one of
-// addrs (this machine's interface addresses): reached over that link, not
-// through a router.
-func onLink(ip net.IP, addrs []net.Addr) bool {
-	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
-		if !ok || n.IP.IsLoopback() || n.IP.Equal(ip) {
-			continue
-		}
-		if ones, bits := n.Mask.Size(); ones == 0 || ones == bits {
-			continue
-		}
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

@@ -5,15 +5,12 @@ import (
 	"net"
 	"testing"
 
+	"github.com/skyward-sh/skyward/internal/hostnet"
 	"github.com/skyward-sh/skyward/providers"
 )
 
 func TestReach(t *testing.T) {
-	_, bridge, _ := net.ParseCIDR("172.28.0.0/16")
-	bridge.IP = net.ParseIP("172.28.0.1")
-	_, lo, _ := net.ParseCIDR("127.0.0.0/8")
-	lo.IP = net.ParseIP("127.0.0.1")
-	host := func() ([]net.Addr, error) { return []net.Addr{lo, bridge}, nil }
+	host := func() ([]net.Addr, error) { return hostnet.Addrs("127.0.0.1/8", "172.28.0.1/16"), nil }
 	published := providers.SSHEndpoint{Host: "127.0.0.1", Port: 32768, User: "root"}
 	node := func(ip string, running bool) providers.Object {
 		return providers.Object{Kind: providers.KindNode, Running: running, PrivateIP: ip, SSH: published,
@@ -40,11 +37,10 @@ func TestReach(t *testing.T) {
 		"nerdctl as a user": {endpoint: "nerdctl", binary: RuntimeNerdctl, uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
 		"rootless docker":   {endpoint: "unix:///run/user/1000/docker.sock", uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
 		"network this machine lacks (a VM, a rootless namespace)": {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("10.88.0.3", true), want: published},
-		"engine elsewhere":         {endpoint: "tcp://10.0.0.5:2376", addrs: host, o: node("172.28.0.3", true), want: published},
-		"stopped":                  {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.3", false), want: published},
-		"no address":               {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("", true), want: published},
-		"interfaces unknown":       {endpoint: "unix:///var/run/docker.sock", addrs: func() ([]net.Addr, error) { return nil, errors.New("netlink") }, o: node("172.28.0.3", true), want: published},
-		"the bridge's own address": {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.1", true), want: published},
+		"engine elsewhere":   {endpoint: "tcp://10.0.0.5:2376", addrs: host, o: node("172.28.0.3", true), want: published},
+		"stopped":            {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.3", false), want: published},
+		"no address":         {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("", true), want: published},
+		"interfaces unknown": {endpoint: "unix:///var/run/docker.sock", addrs: func() ([]net.Addr, error) { return nil, errors.New("netlink") }, o: node("172.28.0.3", true), want: published},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -63,11 +59,9 @@ func TestReach(t *testing.T) {
 // The answer is kept per network: this machine's interfaces are listed
 // once for all the nodes of a network, and again for another network.
 func TestReachListsInterfacesOncePerNetwork(t *testing.T) {
-	_, bridge, _ := net.ParseCIDR("172.28.0.0/16")
-	bridge.IP = net.ParseIP("172.28.0.1")
 	calls := 0
 	p := newProvider(nil, "unix:///var/run/docker.sock", Config{})
-	p.direct.addrs = func() ([]net.Addr, error) { calls++; return []net.Addr{bridge}, nil }
+	p.direct.addrs = func() ([]net.Addr, error) { calls++; return hostnet.Addrs("172.28.0.1/16"), nil }
 	for i, netName := range []string{"a", "a", "a", "b"} {
 		o := providers.Object{Running: true, PrivateIP: "172.28.0.9", SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: 40000},
 			Private: map[string]string{"network": netName}}
