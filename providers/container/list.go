@@ -33,7 +33,7 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 		out = append(out, poolObject(n, providers.Object{}))
 	}
 	for _, c := range cs {
-		out = append(out, p.reach(summaryObject(c)))
+		out = append(out, p.reach(ctx, summaryObject(c)))
 	}
 	return out, nil
 }

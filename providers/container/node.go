@@ -300,7 +300,7 @@ func (p *Provider) Wait(ctx context.Context, o providers.Object) (providers.Obje
 			}
 			return providers.Object{}, fmt.Errorf("wait: container %s: %w", shortRef(o.ID), err)
 		}
-		obj := p.reach(nodeObject(c))
+		obj := p.reach(ctx, nodeObject(c))
 		if obj.Running && obj.SSH.Port != 0 {
 			return obj, nil
 		}
@@ -419,7 +419,7 @@ func (p *Provider) readNode(ctx context.Context, o providers.Object) (providers.
 		}
 		return providers.Object{}, fmt.Errorf("read: container %s: %w", o.ID, err)
 	}
-	return p.reach(nodeObject(c)), nil
+	return p.reach(ctx, nodeObject(c)), nil
 }
 
 func (p *Provider) updateNode(ctx context.Context, o providers.Object, r providers.Resource) (providers.Object, error) {
@@ -475,7 +475,7 @@ func (p *Provider) updateNode(ctx context.Context, o providers.Object, r provide
 	if err != nil {
 		return providers.Object{}, fmt.Errorf("update: inspect container %s: %w", o.ID, err)
 	}
-	return p.reach(nodeObject(c)), nil
+	return p.reach(ctx, nodeObject(c)), nil
 }
 
 func (p *Provider) deleteNode(ctx context.Context, o providers.Object) error {

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"net"
 	"testing"
@@ -19,6 +20,7 @@ func TestReach(t *testing.T) {
 	tests := map[string]struct {
 		endpoint string
 		binary   string // default docker
+		driver   string // the network's, default bridge
 		uid      int
 		addrs    func() ([]net.Addr, error)
 		o        providers.Object
@@ -35,7 +37,10 @@ func TestReach(t *testing.T) {
 		"nerdctl as root": {endpoint: "nerdctl", binary: RuntimeNerdctl, addrs: host, o: node("172.28.0.3", true),
 			want: providers.SSHEndpoint{Host: "172.28.0.3", Port: 22, User: "root"}},
 		"nerdctl as a user": {endpoint: "nerdctl", binary: RuntimeNerdctl, uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
-		"rootless docker":   {endpoint: "unix:///run/user/1000/docker.sock", uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
+		// Its containers are not reachable from the host of its parent
+		// interface, though their subnet is that interface's.
+		"macvlan network": {endpoint: "unix:///var/run/docker.sock", driver: "macvlan", addrs: host, o: node("172.28.0.3", true), want: published},
+		"rootless docker": {endpoint: "unix:///run/user/1000/docker.sock", uid: 1000, addrs: host, o: node("172.28.0.3", true), want: published},
 		"network this machine lacks (a VM, a rootless namespace)": {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("10.88.0.3", true), want: published},
 		"engine elsewhere":   {endpoint: "tcp://10.0.0.5:2376", addrs: host, o: node("172.28.0.3", true), want: published},
 		"stopped":            {endpoint: "unix:///var/run/docker.sock", addrs: host, o: node("172.28.0.3", false), want: published},
@@ -49,7 +54,12 @@ func TestReach(t *testing.T) {
 				p.binary = tc.binary
 			}
 			p.direct.addrs, p.direct.uid = tc.addrs, func() int { return tc.uid }
-			if got := p.reach(tc.o).SSH; got != tc.want {
+			drv := tc.driver
+			if drv == "" {
+				drv = "bridge"
+			}
+			p.direct.driver = func(context.Context, string) (string, error) { return drv, nil }
+			if got := p.reach(context.Background(), tc.o).SSH; got != tc.want {
 				t.Errorf("endpoint %+v, want %+v", got, tc.want)
 			}
 		})
@@ -62,10 +72,11 @@ func TestReachListsInterfacesOncePerNetwork(t *testing.T) {
 	calls := 0
 	p := newProvider(nil, "unix:///var/run/docker.sock", Config{})
 	p.direct.addrs = func() ([]net.Addr, error) { calls++; return hostnet.Addrs("172.28.0.1/16"), nil }
+	p.direct.driver = func(context.Context, string) (string, error) { return "bridge", nil }
 	for i, netName := range []string{"a", "a", "a", "b"} {
 		o := providers.Object{Running: true, PrivateIP: "172.28.0.9", SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: 40000},
 			Private: map[string]string{"network": netName}}
-		if got := p.reach(o).SSH; got.Host != "172.28.0.9" || got.Port != 22 {
+		if got := p.reach(context.Background(), o).SSH; got.Host != "172.28.0.9" || got.Port != 22 {
 			t.Errorf("node %d: endpoint %+v", i, got)
 		}
 	}
