@@ -206,28 +206,34 @@ func (s *Store) List(ctx context.Context, prefix string) ([]KV, error) {
 // new value. It compares and swaps, so concurrent adds never lose one.
 func (s *Store) CounterAdd(ctx context.Context, name string, delta int64) (int64, error) {
 	key := s.key("counter", name)
+	r, err := s.c.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	kvs := r.Kvs
 	for {
-		r, err := s.c.Get(ctx, key)
-		if err != nil {
-			return 0, err
-		}
-		var cur int64
-		var rev int64
-		if len(r.Kvs) > 0 {
-			rev = r.Kvs[0].ModRevision
-			if cur, err = strconv.ParseInt(string(r.Kvs[0].Value), 10, 64); err != nil {
-				return 0, fmt.Errorf("counter %s holds %q, not a number", name, r.Kvs[0].Value)
+		var cur, rev int64
+		if len(kvs) > 0 {
+			rev = kvs[0].ModRevision
+			if cur, err = strconv.ParseInt(string(kvs[0].Value), 10, 64); err != nil {
+				return 0, fmt.Errorf("counter %s holds %q, not a number", name, kvs[0].Value)
 			}
 		}
+		if delta == 0 {
+			return cur, nil
+		}
 		next := cur + delta
+		// A lost race answers with the value that won it: no second read.
 		t, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, strconv.FormatInt(next, 10))).Commit()
+			Then(clientv3.OpPut(key, strconv.FormatInt(next, 10))).
+			Else(clientv3.OpGet(key)).Commit()
 		if err != nil {
 			return 0, err
 		}
 		if t.Succeeded {
 			return next, nil
 		}
+		kvs = t.Responses[0].GetResponseRange().Kvs
 	}
 }
 

@@ -152,6 +152,28 @@ func TestStoreCollections(t *testing.T) {
 		}
 	})
 
+	// 100 writers at once, each losing races to the others: none lost.
+	t.Run("counter contention", func(t *testing.T) {
+		const writers = 100
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := s.CounterAdd(ctx, "contended", 1); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if v, err := s.CounterGet(ctx, "contended"); err != nil || v != writers {
+			t.Errorf("counter after %d concurrent incr: %d, %v", writers, v, err)
+		}
+	})
+
 	t.Run("set", func(t *testing.T) {
 		if added, _ := s.SetAdd(ctx, "s", "x"); !added {
 			t.Error("first add: not added")
