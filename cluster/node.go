@@ -163,8 +163,8 @@ func lastLine(s string) string {
 func uploadAgent(ctx context.Context, c *Client, localPath, sum string, gz bool, machine string) error {
 	// A node across a network, with gzip, gets the binary compressed: a
 	// third of its size, which is what a cloud node's upload costs. A node
-	// on this machine (a container's published port) gets it as it is:
-	// there, compressing costs more than it saves. Either way the bytes are
+	// nearby (a container here) gets it as it is: there, compressing costs
+	// more than it saves. Either way the bytes are
 	// read (and compressed) once per binary, however many nodes take them,
 	// and go out in one write: no file read, no buffer per 32 KB packet.
 	data, err := agentBody(localPath, sum, gz)

@@ -31,6 +31,7 @@ func (p *Provider) List(ctx context.Context, lineage string) ([]providers.Object
 	out := make([]providers.Object, 0, len(nets)+len(cs))
 	for _, n := range nets {
 		out = append(out, poolObject(n, providers.Object{}))
+		p.noteDriver(n.Name, n.Driver)
 	}
 	for _, c := range cs {
 		out = append(out, p.reach(ctx, summaryObject(c)))

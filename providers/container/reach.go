@@ -22,6 +22,9 @@ const directSSHPort = 22
 type directNets struct {
 	mu   sync.Mutex
 	nets map[string]bool
+	// drivers holds the drivers of networks a list has already told
+	// (noteDriver), sparing an inspect each.
+	drivers map[string]string
 	// addrs lists this machine's interface networks; tests replace it.
 	addrs func() ([]net.Addr, error)
 	// uid is the user this process runs as; tests replace it.
@@ -56,11 +59,11 @@ func (p *Provider) reach(ctx context.Context, o providers.Object) providers.Obje
 // address on network netName, without a published port: the engine runs
 // on this machine, the network is a bridge (not a macvlan or ipvlan
 // network, whose containers their parent interface's host cannot reach)
-// and the bridge is one of this machine's interfaces. That holds for rootful Docker, Podman and nerdctl on Linux;
-// not for Docker Desktop, whose networks are in a VM, nor for rootless
-// engines, whose networks are in a namespace of their own, nor for an
-// engine elsewhere. The answer is kept per network: a network's bridge
-// exists once one of its containers runs.
+// and the bridge is one of this machine's interfaces. That holds for
+// rootful Docker and Podman on Linux; not for Docker Desktop, whose
+// networks are in a VM, nor for rootless engines, whose networks are in a
+// namespace of their own, nor for an engine elsewhere. The answer is kept
+// per network: a network's bridge exists once one of its containers runs.
 func (p *Provider) reachesDirectly(ctx context.Context, netName, ip string) bool {
 	if !p.engineHere() {
 		return false
@@ -75,16 +78,19 @@ func (p *Provider) reachesDirectly(ctx context.Context, netName, ip string) bool
 	if v, ok := d.nets[netName]; ok {
 		return v
 	}
-	driver := d.driver
-	if driver == nil {
-		driver = func(ctx context.Context, name string) (string, error) {
-			n, err := p.api.NetworkInspect(ctx, name, network.InspectOptions{})
-			return n.Driver, err
+	drv, ok := d.drivers[netName]
+	if !ok {
+		driver := d.driver
+		if driver == nil {
+			driver = func(ctx context.Context, name string) (string, error) {
+				n, err := p.api.NetworkInspect(ctx, name, network.InspectOptions{})
+				return n.Driver, err
+			}
 		}
-	}
-	drv, err := driver(ctx, netName)
-	if err != nil {
-		return false
+		var err error
+		if drv, err = driver(ctx, netName); err != nil {
+			return false
+		}
 	}
 	list := d.addrs
 	if list == nil {
@@ -100,6 +106,18 @@ func (p *Provider) reachesDirectly(ctx context.Context, netName, ip string) bool
 	}
 	d.nets[netName] = v
 	return v
+}
+
+// noteDriver records the driver of network name, as a list of networks
+// told it, for reachesDirectly.
+func (p *Provider) noteDriver(name, driver string) {
+	d := &p.direct
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.drivers == nil {
+		d.drivers = map[string]string{}
+	}
+	d.drivers[name] = driver
 }
 
 // engineHere reports whether the engine runs on this machine, rootful:

@@ -84,3 +84,23 @@ func TestReachListsInterfacesOncePerNetwork(t *testing.T) {
 		t.Errorf("interfaces listed %d times for 2 networks", calls)
 	}
 }
+
+// A network that a list of networks named is not inspected again.
+func TestReachUsesListedDrivers(t *testing.T) {
+	p := newProvider(nil, "unix:///var/run/docker.sock", Config{})
+	p.direct.addrs = func() ([]net.Addr, error) { return hostnet.Addrs("172.28.0.1/16"), nil }
+	inspected := 0
+	p.direct.driver = func(context.Context, string) (string, error) { inspected++; return "bridge", nil }
+	p.noteDriver("listed-bridge", "bridge")
+	p.noteDriver("listed-macvlan", "macvlan")
+	for netName, want := range map[string]string{"listed-bridge": "172.28.0.9", "listed-macvlan": "127.0.0.1"} {
+		o := providers.Object{Running: true, PrivateIP: "172.28.0.9", SSH: providers.SSHEndpoint{Host: "127.0.0.1", Port: 40000},
+			Private: map[string]string{"network": netName}}
+		if got := p.reach(context.Background(), o).SSH.Host; got != want {
+			t.Errorf("%s: endpoint host %s, want %s", netName, got, want)
+		}
+	}
+	if inspected != 0 {
+		t.Errorf("%d inspects of networks a list named", inspected)
+	}
+}
